@@ -1,0 +1,21 @@
+//! Packet decoding. (placeholder: being written)
+use super::packet::{Packet, ProtocolVersion};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    Malformed(&'static str),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+pub fn decode(
+    _buf: &[u8],
+    _version: Option<ProtocolVersion>,
+    _max_packet_size: u32,
+) -> Result<Option<(Packet, usize)>, DecodeError> {
+    Err(DecodeError::Malformed("not implemented"))
+}

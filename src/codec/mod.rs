@@ -1,0 +1,19 @@
+//! MQTT wire format: decoding (nom) and encoding for 3.1, 3.1.1 and 5.0.
+//!
+//! `decode` reads one whole packet from the front of a byte buffer (or says
+//! it needs more bytes); `encode`/`encode_publish` append one packet to a
+//! reused output buffer. Both are pure: no sockets, no broker state.
+
+pub mod packet;
+pub mod properties;
+pub mod reason;
+pub mod topic;
+
+mod decode;
+mod encode;
+
+pub use decode::{DecodeError, decode};
+pub use encode::{encode, encode_publish, publish_wire_size};
+pub use packet::*;
+pub use properties::Properties;
+pub use topic::{TopicError, TopicFilter, TopicName};

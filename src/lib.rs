@@ -1,0 +1,13 @@
+//! culex: an MQTT broker that replaces Eclipse Mosquitto 2.0 in place.
+//!
+//! See ARCHITECTURE.md for the map.
+#![deny(unsafe_code)]
+
+pub mod auth;
+pub mod broker;
+pub mod cli;
+pub mod codec;
+pub mod config;
+pub mod logging;
+pub mod net;
+pub mod sys;
