@@ -1,1 +1,669 @@
-//! broker (being written)
+//! The sans-IO broker core.
+//!
+//! `Broker` takes decoded packets, connection events and the current time,
+//! and appends `Action`s (packets to send, connections to close) to a vector
+//! the caller owns. It never touches a socket, a file or the clock, so every
+//! MQTT behaviour is unit-tested here without a network.
+
+mod connect;
+pub mod connections;
+mod deliver;
+mod publish;
+pub mod retained;
+pub mod session;
+pub mod settings;
+pub mod stats;
+mod subscribe;
+pub mod subscriptions;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::codec::{
+    Ack, Disconnect, OutgoingPublish, Packet, PacketId, Properties, ProtocolVersion, reason,
+};
+use crate::notice;
+
+use connections::Conn;
+pub use connections::{CloseReason, ConnId};
+use retained::RetainedStore;
+use session::{OutState, Session};
+pub use settings::{Access, AclCheck, BrokerSettings, ListenerSettings, PasswordCheck, Security};
+use stats::Stats;
+use subscriptions::{Match, SessionKey, SubscriptionTree};
+
+/// Index into the broker's listener list (the order of `Config::listeners`).
+pub type ListenerId = usize;
+
+/// Something the network layer must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Send(ConnId, Outbound),
+    /// Flush what was queued for the connection, then close it. The core has
+    /// already forgotten the connection: `connection_lost` is not needed.
+    Close(ConnId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    Publish(OutgoingPublish),
+    /// PUBACK/PUBREC/PUBREL/PUBCOMP without properties: one per QoS 1/2
+    /// message, so kept small and allocation-free.
+    Ack(AckKind, PacketId, u8),
+    /// Every other packet (rare enough to box).
+    Packet(Box<Packet>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckKind {
+    Puback,
+    Pubrec,
+    Pubrel,
+    Pubcomp,
+}
+
+impl Outbound {
+    /// The packet to encode, for everything but PUBLISH.
+    pub fn to_packet(&self) -> Option<std::borrow::Cow<'_, Packet>> {
+        use std::borrow::Cow;
+        match self {
+            Outbound::Publish(_) => None,
+            Outbound::Packet(p) => Some(Cow::Borrowed(p)),
+            Outbound::Ack(kind, id, reason) => {
+                let ack = Ack::with_reason(*id, *reason);
+                Some(Cow::Owned(match kind {
+                    AckKind::Puback => Packet::Puback(ack),
+                    AckKind::Pubrec => Packet::Pubrec(ack),
+                    AckKind::Pubrel => Packet::Pubrel(ack),
+                    AckKind::Pubcomp => Packet::Pubcomp(ack),
+                }))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// Keep alive or CONNECT timeout of a connection.
+    Conn(ConnId, u64),
+    /// Session expiry or delayed will of an offline session.
+    Session(SessionKey, u64),
+}
+
+pub struct Broker {
+    settings: BrokerSettings,
+    listeners: Vec<ListenerSettings>,
+    conns: HashMap<ConnId, Conn>,
+    sessions: Slab<Session>,
+    by_client_id: HashMap<Rc<str>, SessionKey>,
+    subs: SubscriptionTree,
+    retained: RetainedStore,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Scratch space reused by every routed message.
+    matches: Vec<Match>,
+    serial: u64,
+    rng: u64,
+    pub stats: Stats,
+}
+
+impl Broker {
+    /// `seed` feeds generated client ids; pass something random.
+    pub fn new(settings: BrokerSettings, listeners: Vec<ListenerSettings>, seed: u64) -> Broker {
+        Broker {
+            settings,
+            listeners,
+            conns: HashMap::new(),
+            sessions: Slab::new(),
+            by_client_id: HashMap::new(),
+            subs: SubscriptionTree::new(),
+            retained: RetainedStore::new(),
+            timers: BinaryHeap::new(),
+            matches: Vec::new(),
+            serial: 0,
+            rng: seed | 1,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &BrokerSettings {
+        &self.settings
+    }
+
+    pub fn listener(&self, id: ListenerId) -> Option<&ListenerSettings> {
+        self.listeners.get(id)
+    }
+
+    /// Replaces the security of every listener (SIGHUP reload). Sessions keep
+    /// their listener, so the next delivery is judged by the new rules.
+    pub fn set_security(&mut self, security: Vec<Security>) {
+        for (l, s) in self.listeners.iter_mut().zip(security) {
+            l.security = s;
+        }
+    }
+
+    pub fn retained(&self) -> &RetainedStore {
+        &self.retained
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.subs.count()
+    }
+
+    /// The protocol version of a connection whose CONNECT was accepted.
+    pub fn version_of(&self, conn: ConnId) -> Option<ProtocolVersion> {
+        self.conns.get(&conn).and_then(|c| c.version)
+    }
+
+    fn next_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        // xorshift64*: client ids need to be unique, not unpredictable.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A new socket was accepted on `listener` from `peer` (`ip:port`).
+    pub fn connection_opened(
+        &mut self,
+        conn: ConnId,
+        listener: ListenerId,
+        peer: String,
+        now: Instant,
+    ) {
+        let serial = self.next_serial();
+        let port = self.listeners.get(listener).map(|l| l.port).unwrap_or(0);
+        if self.settings.connection_messages {
+            notice!("New connection from {peer} on port {port}.");
+        }
+        self.conns
+            .insert(conn, Conn::new(listener, peer, now, serial));
+        self.timers.push(Reverse((
+            now + self.settings.connect_timeout,
+            Timer::Conn(conn, serial),
+        )));
+        self.stats.sockets_opened += 1;
+    }
+
+    /// The network layer lost the connection (peer closed, I/O error, or a
+    /// packet it could not decode). Publishes the will where one is due.
+    pub fn connection_lost(
+        &mut self,
+        conn: ConnId,
+        reason: CloseReason,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.drop_connection(conn, reason, now, out);
+    }
+
+    /// One decoded packet from `conn`.
+    pub fn handle_packet(
+        &mut self,
+        conn: ConnId,
+        packet: Packet,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_seen = now;
+        self.stats.messages_received += 1;
+        let session = c.session;
+        match (packet, session) {
+            (Packet::Connect(connect), None) => self.handle_connect(conn, *connect, now, out),
+            (Packet::Connect(_), Some(_)) => {
+                // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+                self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out);
+            }
+            (_, None) => self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out),
+            (Packet::Publish(p), Some(s)) => self.handle_publish(conn, s, p, now, out),
+            (Packet::Puback(a), Some(s)) => self.handle_puback(s, a, out),
+            (Packet::Pubrec(a), Some(s)) => self.handle_pubrec(conn, s, a, out),
+            (Packet::Pubrel(a), Some(s)) => self.handle_pubrel(conn, s, a, out),
+            (Packet::Pubcomp(a), Some(s)) => self.handle_pubcomp(s, a, out),
+            (Packet::Subscribe(sub), Some(s)) => self.handle_subscribe(conn, s, sub, out),
+            (Packet::Unsubscribe(u), Some(s)) => self.handle_unsubscribe(conn, s, u, out),
+            (Packet::Pingreq, Some(_)) => self.send(out, conn, Packet::Pingresp),
+            (Packet::Disconnect(d), Some(s)) => self.handle_disconnect(conn, s, d, now, out),
+            (Packet::Auth(_), Some(_)) => {
+                // Without an authentication method in CONNECT, AUTH is a
+                // protocol error [MQTT-4.12.0-1]; culex has no auth plugins.
+                self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out);
+            }
+            // Packets only a server sends.
+            (
+                Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp,
+                Some(_),
+            ) => {
+                self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out);
+            }
+        }
+    }
+
+    /// The network layer could not decode what `conn` sent. v5 clients get a
+    /// DISCONNECT with the reason first, as the standard asks.
+    pub fn decode_failed(
+        &mut self,
+        conn: ConnId,
+        reason_code: u8,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let reason = match reason_code {
+            reason::v5::PACKET_TOO_LARGE => CloseReason::PacketTooLarge,
+            reason::v5::MALFORMED_PACKET => CloseReason::Malformed,
+            _ => CloseReason::ProtocolError,
+        };
+        self.disconnect_with(conn, reason_code, reason, now, out);
+    }
+
+    /// Advances timers: keep alive, CONNECT timeout, session expiry, delayed
+    /// wills. Call at least at `next_deadline()`.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        while let Some(Reverse((when, timer))) = self.timers.peek().copied() {
+            if when > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::Conn(id, serial) => self.check_conn_timer(id, serial, now, out),
+                Timer::Session(key, serial) => self.check_session_timer(key, serial, now, out),
+            }
+        }
+    }
+
+    /// When `tick` next has work, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((when, _))| *when)
+    }
+
+    /// Server shutdown: every client that still has a will gets it
+    /// published (as mosquitto does on SIGTERM), v5 clients are told 0x8B.
+    pub fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.disconnect_with(
+                conn,
+                reason::v5::SERVER_SHUTTING_DOWN,
+                CloseReason::ServerShutdown,
+                now,
+                out,
+            );
+        }
+        let pending: Vec<SessionKey> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.will.is_some())
+            .map(|(k, _)| k)
+            .collect();
+        for key in pending {
+            self.publish_will(key, now, out);
+        }
+    }
+
+    fn check_conn_timer(&mut self, id: ConnId, serial: u64, now: Instant, out: &mut Vec<Action>) {
+        let Some(c) = self.conns.get(&id) else {
+            return;
+        };
+        if c.serial != serial {
+            return;
+        }
+        if c.session.is_none() {
+            // Never sent CONNECT in time.
+            self.drop_connection(id, CloseReason::ProtocolError, now, out);
+            out.push(Action::Close(id));
+            return;
+        }
+        if c.keep_alive == 0 {
+            return;
+        }
+        // 1.5 × keep alive, in whole seconds as mosquitto computes it.
+        let grace = Duration::from_secs(u64::from(c.keep_alive) * 3 / 2);
+        let deadline = c.last_seen + grace;
+        if deadline <= now {
+            self.disconnect_with(
+                id,
+                reason::v5::KEEP_ALIVE_TIMEOUT,
+                CloseReason::KeepAliveTimeout,
+                now,
+                out,
+            );
+        } else {
+            self.timers
+                .push(Reverse((deadline, Timer::Conn(id, serial))));
+        }
+    }
+
+    fn arm_keep_alive(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get(&conn)
+            && c.keep_alive > 0
+        {
+            let grace = Duration::from_secs(u64::from(c.keep_alive) * 3 / 2);
+            self.timers
+                .push(Reverse((now + grace, Timer::Conn(conn, c.serial))));
+        }
+    }
+
+    fn send(&self, out: &mut Vec<Action>, conn: ConnId, packet: Packet) {
+        let small = match &packet {
+            Packet::Puback(a) if a.properties.is_empty() => Some((AckKind::Puback, a)),
+            Packet::Pubrec(a) if a.properties.is_empty() => Some((AckKind::Pubrec, a)),
+            Packet::Pubrel(a) if a.properties.is_empty() => Some((AckKind::Pubrel, a)),
+            Packet::Pubcomp(a) if a.properties.is_empty() => Some((AckKind::Pubcomp, a)),
+            _ => None,
+        };
+        let outbound = match small {
+            Some((kind, a)) => Outbound::Ack(kind, a.packet_id, a.reason),
+            None => Outbound::Packet(Box::new(packet)),
+        };
+        out.push(Action::Send(conn, outbound));
+    }
+
+    /// Sends a v5 DISCONNECT with `code` (3.x clients just lose the socket),
+    /// then closes.
+    fn disconnect_with(
+        &mut self,
+        conn: ConnId,
+        code: u8,
+        reason: CloseReason,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if self.version_of(conn) == Some(ProtocolVersion::V5) {
+            self.send(
+                out,
+                conn,
+                Packet::Disconnect(Disconnect {
+                    reason: code,
+                    properties: Properties::default(),
+                }),
+            );
+        }
+        if self.drop_connection(conn, reason, now, out) {
+            out.push(Action::Close(conn));
+        }
+    }
+
+    fn protocol_error(&mut self, conn: ConnId, code: u8, now: Instant, out: &mut Vec<Action>) {
+        self.disconnect_with(conn, code, CloseReason::ProtocolError, now, out);
+    }
+
+    /// Forgets a connection, logs why, and detaches its session (publishing
+    /// the will, or destroying a non-durable session). Returns `false` if the
+    /// connection was already gone.
+    fn drop_connection(
+        &mut self,
+        conn: ConnId,
+        reason: CloseReason,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(c) = self.conns.remove(&conn) else {
+            return false;
+        };
+        let client = c
+            .session
+            .and_then(|k| self.sessions.get(k))
+            .map(|s| s.client_id.to_string())
+            .unwrap_or_else(|| "<unknown>".to_string());
+        self.log_close(&client, &reason);
+        let Some(key) = c.session else {
+            return true;
+        };
+        let Some(session) = self.sessions.get_mut(key) else {
+            return true;
+        };
+        if session.conn != Some(conn) {
+            return true;
+        }
+        session.conn = None;
+        session.disconnected_at = Some(now);
+        session.serial = self.serial + 1;
+        self.serial += 1;
+        let serial = session.serial;
+        let expiry = session.expiry_interval;
+        let will_delay = session.will.as_ref().map(|w| w.delay);
+        // A will is due unless the client said DISCONNECT (0x04 keeps it:
+        // handled before we get here by leaving `will` set).
+        match will_delay {
+            Some(0) => self.publish_will(key, now, out),
+            Some(delay) => {
+                let when = now + Duration::from_secs(u64::from(delay.min(expiry)));
+                self.timers
+                    .push(Reverse((when, Timer::Session(key, serial))));
+            }
+            None => {}
+        }
+        if expiry == 0 {
+            self.destroy_session(key, now, out);
+        } else if let Some(limit) = self.session_lifetime(key) {
+            self.timers
+                .push(Reverse((now + limit, Timer::Session(key, serial))));
+        }
+        true
+    }
+
+    /// How long an offline session lives: its expiry interval, capped by
+    /// `persistent_client_expiration`. `None` = forever.
+    fn session_lifetime(&self, key: SessionKey) -> Option<Duration> {
+        let s = self.sessions.get(key)?;
+        let own = (s.expiry_interval != session::NEVER)
+            .then(|| Duration::from_secs(u64::from(s.expiry_interval)));
+        match (own, self.settings.persistent_client_expiration) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn check_session_timer(
+        &mut self,
+        key: SessionKey,
+        serial: u64,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(s) = self.sessions.get(key) else {
+            return;
+        };
+        if s.serial != serial || s.conn.is_some() {
+            return;
+        }
+        let since = s.disconnected_at.map(|t| now.saturating_duration_since(t));
+        if let (Some(w), Some(since)) = (&s.will, since)
+            && since >= Duration::from_secs(u64::from(w.delay))
+        {
+            self.publish_will(key, now, out);
+        }
+        if let (Some(limit), Some(since)) = (self.session_lifetime(key), since)
+            && since >= limit
+        {
+            if self
+                .settings
+                .persistent_client_expiration
+                .is_some_and(|p| p <= limit)
+            {
+                let id = self
+                    .sessions
+                    .get(key)
+                    .map(|s| s.client_id.to_string())
+                    .unwrap_or_default();
+                notice!("Expiring client {id} due to timeout.");
+            }
+            self.publish_will(key, now, out);
+            self.stats.clients_expired += 1;
+            self.destroy_session(key, now, out);
+        }
+    }
+
+    fn destroy_session(&mut self, key: SessionKey, _now: Instant, _out: &mut Vec<Action>) {
+        if !self.sessions.contains(key) {
+            return;
+        }
+        let session = self.sessions.remove(key);
+        for filter in session.subscriptions.keys() {
+            self.subs.unsubscribe(filter, key);
+        }
+        if self.by_client_id.get(&session.client_id) == Some(&key) {
+            self.by_client_id.remove(&session.client_id);
+        }
+    }
+
+    fn log_close(&self, client: &str, reason: &CloseReason) {
+        if !self.settings.connection_messages {
+            return;
+        }
+        match reason {
+            CloseReason::ClosedByPeer => notice!("Client {client} closed its connection."),
+            CloseReason::Io(e) => notice!("Bad socket read/write on client {client}: {e}"),
+            CloseReason::Malformed => {
+                notice!("Client {client} disconnected due to malformed packet.")
+            }
+            CloseReason::ProtocolError => {
+                notice!("Client {client} disconnected due to protocol error.")
+            }
+            CloseReason::PacketTooLarge => {
+                notice!("Client {client} disconnected due to oversize packet.")
+            }
+            CloseReason::KeepAliveTimeout => {
+                notice!("Client {client} has exceeded timeout, disconnecting.")
+            }
+            CloseReason::Disconnected => notice!("Client {client} disconnected."),
+            CloseReason::NotAuthorised => notice!("Client {client} disconnected, not authorised."),
+            // Logged by the takeover itself (at error level, as mosquitto).
+            CloseReason::TakenOver | CloseReason::ServerShutdown => {}
+        }
+    }
+
+    fn handle_disconnect(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        d: Disconnect,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04
+            // asks for it to be published.
+            if d.reason != reason::v5::DISCONNECT_WITH_WILL {
+                s.will = None;
+            }
+            if let Some(new_expiry) = d.properties.session_expiry_interval {
+                if s.expiry_interval == 0 && new_expiry != 0 {
+                    // [MQTT-3.14.2-2]
+                    self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out);
+                    return;
+                }
+                s.expiry_interval = new_expiry;
+            }
+        }
+        if self.drop_connection(conn, CloseReason::Disconnected, now, out) {
+            out.push(Action::Close(conn));
+        }
+    }
+
+    fn handle_puback(&mut self, key: SessionKey, ack: Ack, out: &mut Vec<Action>) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = s.inflight_position(ack.packet_id)
+            && s.inflight[i].state == OutState::AwaitPuback
+        {
+            s.inflight.remove(i);
+            self.drain_queue(key, out);
+        }
+    }
+
+    fn handle_pubrec(&mut self, conn: ConnId, key: SessionKey, ack: Ack, out: &mut Vec<Action>) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        match s.inflight_position(ack.packet_id) {
+            Some(i) if s.inflight[i].state == OutState::AwaitPubrec => {
+                if ack.reason >= 0x80 {
+                    // The client refused the message: the flow ends here.
+                    s.inflight.remove(i);
+                    self.drain_queue(key, out);
+                    return;
+                }
+                s.inflight[i].state = OutState::AwaitPubcomp;
+                self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
+            }
+            Some(i) if s.inflight[i].state == OutState::AwaitPubcomp => {
+                // A repeated PUBREC: repeat the PUBREL.
+                self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
+            }
+            _ => {
+                let code = reason::v5::PACKET_IDENTIFIER_NOT_FOUND;
+                self.send(
+                    out,
+                    conn,
+                    Packet::Pubrel(Ack::with_reason(ack.packet_id, code)),
+                );
+            }
+        }
+    }
+
+    fn handle_pubrel(&mut self, conn: ConnId, key: SessionKey, ack: Ack, out: &mut Vec<Action>) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let id = ack.packet_id.get();
+        let code = match s.awaiting_pubrel.iter().position(|&p| p == id) {
+            Some(i) => {
+                s.awaiting_pubrel.swap_remove(i);
+                reason::v5::SUCCESS
+            }
+            None => reason::v5::PACKET_IDENTIFIER_NOT_FOUND,
+        };
+        self.send(
+            out,
+            conn,
+            Packet::Pubcomp(Ack::with_reason(ack.packet_id, code)),
+        );
+    }
+
+    fn handle_pubcomp(&mut self, key: SessionKey, ack: Ack, out: &mut Vec<Action>) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = s.inflight_position(ack.packet_id)
+            && s.inflight[i].state == OutState::AwaitPubcomp
+        {
+            s.inflight.remove(i);
+            self.drain_queue(key, out);
+        }
+    }
+
+    /// Packet ids in use towards a session, for tests and persistence.
+    pub fn inflight_ids(&self, client_id: &str) -> Vec<PacketId> {
+        self.by_client_id
+            .get(client_id)
+            .and_then(|&k| self.sessions.get(k))
+            .map(|s| s.inflight.iter().map(|i| i.packet_id).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

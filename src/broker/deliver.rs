@@ -1,0 +1,299 @@
+//! Routing a message to its subscribers and moving it through each session's
+//! in-flight window and queue. This is the per-message hot path: it clones
+//! `Rc`s and pushes into reused vectors, nothing more.
+
+use std::time::Instant;
+
+use crate::codec::{OutgoingPublish, ProtocolVersion, Qos, SharedMessage, publish_wire_size};
+
+use super::session::{Delivery, Inflight, OutState, Session};
+use super::settings::Access;
+use super::subscriptions::SessionKey;
+use super::{Action, Broker, Outbound};
+
+impl Broker {
+    /// Sends `message` to every subscription that matches its topic and may
+    /// read it. Returns how many deliveries were made (5.0 answers 0x10 "no
+    /// matching subscribers" when there were none).
+    pub(super) fn route(
+        &mut self,
+        message: &SharedMessage,
+        publisher: Option<SessionKey>,
+        out: &mut Vec<Action>,
+    ) -> usize {
+        let mut matches = std::mem::take(&mut self.matches);
+        matches.clear();
+        self.subs.matches(message.topic.as_str(), &mut matches);
+        if matches.len() > 1 && !self.settings.allow_duplicate_messages {
+            // A 3.x client with overlapping subscriptions gets one copy, at
+            // the highest QoS granted; a 5.0 client one per subscription.
+            let sessions = &self.sessions;
+            matches.sort_unstable_by_key(|m| (m.subscriber.session, m.shared));
+            matches.dedup_by(|later, earlier| {
+                let same = later.subscriber.session == earlier.subscriber.session
+                    && !later.shared
+                    && !earlier.shared
+                    && sessions
+                        .get(later.subscriber.session)
+                        .is_some_and(|s| s.version != ProtocolVersion::V5);
+                if same && later.subscriber.options.qos > earlier.subscriber.options.qos {
+                    earlier.subscriber.options.qos = later.subscriber.options.qos;
+                }
+                same
+            });
+        }
+        let mut delivered = 0;
+        for m in &matches {
+            let sub = m.subscriber;
+            if sub.options.no_local && Some(sub.session) == publisher {
+                continue;
+            }
+            let Some(session) = self.sessions.get(sub.session) else {
+                continue;
+            };
+            if !self.may_read(session, message.topic.as_str()) {
+                continue;
+            }
+            let qos = if self.settings.upgrade_outgoing_qos {
+                sub.options.qos
+            } else {
+                message.qos.min(sub.options.qos)
+            };
+            let delivery = Delivery {
+                message: message.clone(),
+                qos,
+                retain: sub.options.retain_as_published && message.retain,
+                subscription_id: sub.id,
+            };
+            self.deliver(sub.session, delivery, out);
+            delivered += 1;
+        }
+        self.matches = matches;
+        delivered
+    }
+
+    /// Read access of `session` to `topic` under its listener's ACL.
+    pub(super) fn may_read(&self, session: &Session, topic: &str) -> bool {
+        match self
+            .listeners
+            .get(session.listener)
+            .and_then(|l| l.security.acl.as_ref())
+        {
+            Some(acl) => acl.check(
+                &session.client_id,
+                session.username.as_deref(),
+                topic,
+                Access::Read,
+            ),
+            None => true,
+        }
+    }
+
+    fn inflight_limit(&self, s: &Session) -> usize {
+        let ours = match self.settings.max_inflight_messages {
+            0 => usize::MAX,
+            n => usize::from(n),
+        };
+        ours.min(usize::from(s.receive_maximum))
+    }
+
+    /// Sends now if the client is online and its window has room, else
+    /// queues (within the queue limits) or drops.
+    pub(super) fn deliver(&mut self, key: SessionKey, delivery: Delivery, out: &mut Vec<Action>) {
+        let limit = match self.sessions.get(key) {
+            Some(s) => self.inflight_limit(s),
+            None => return,
+        };
+        let queue_qos0 = self.settings.queue_qos0_messages;
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if !fits(s, &delivery) {
+            // A message larger than the client's Maximum Packet Size is
+            // discarded [MQTT-3.1.2-25].
+            return;
+        }
+        match s.conn {
+            Some(conn) if delivery.qos == Qos::AtMostOnce => {
+                send_publish(out, conn, s, delivery, None);
+                self.stats.publish_sent += 1;
+            }
+            Some(conn) if s.inflight.len() < limit && s.queue.is_empty() => {
+                let Some(pid) = s.allocate_packet_id() else {
+                    return self.enqueue(key, delivery);
+                };
+                let state = initial_state(delivery.qos);
+                s.inflight.push_back(Inflight {
+                    packet_id: pid,
+                    delivery: delivery.clone(),
+                    state,
+                });
+                send_publish(out, conn, s, delivery, Some(pid));
+                self.stats.publish_sent += 1;
+            }
+            Some(_) => self.enqueue(key, delivery),
+            None if delivery.qos > Qos::AtMostOnce || queue_qos0 => self.enqueue(key, delivery),
+            None => {}
+        }
+    }
+
+    fn enqueue(&mut self, key: SessionKey, delivery: Delivery) {
+        let max_msgs = self.settings.max_queued_messages as usize;
+        let max_bytes = self.settings.max_queued_bytes;
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let size = delivery.message.payload.len() as u64;
+        let full = (max_msgs > 0 && s.queue.len() >= max_msgs)
+            || (max_bytes > 0 && s.queued_bytes + size > max_bytes);
+        if full {
+            if !s.dropping {
+                s.dropping = true;
+                crate::notice!(
+                    "Outgoing messages are being dropped for client {}.",
+                    s.client_id
+                );
+            }
+            self.stats.publish_dropped += 1;
+            return;
+        }
+        s.dropping = false;
+        s.queued_bytes += size;
+        s.queue.push_back(delivery);
+    }
+
+    /// Moves queued messages into the in-flight window while it has room.
+    pub(super) fn drain_queue(&mut self, key: SessionKey, out: &mut Vec<Action>) {
+        let limit = match self.sessions.get(key) {
+            Some(s) => self.inflight_limit(s),
+            None => return,
+        };
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let Some(conn) = s.conn else {
+            return;
+        };
+        while s.inflight.len() < limit {
+            let Some(delivery) = s.queue.pop_front() else {
+                break;
+            };
+            s.queued_bytes = s
+                .queued_bytes
+                .saturating_sub(delivery.message.payload.len() as u64);
+            if delivery.qos == Qos::AtMostOnce {
+                send_publish(out, conn, s, delivery, None);
+                self.stats.publish_sent += 1;
+                continue;
+            }
+            let Some(pid) = s.allocate_packet_id() else {
+                s.queue.push_front(delivery);
+                break;
+            };
+            s.inflight.push_back(Inflight {
+                packet_id: pid,
+                delivery: delivery.clone(),
+                state: initial_state(delivery.qos),
+            });
+            send_publish(out, conn, s, delivery, Some(pid));
+            self.stats.publish_sent += 1;
+        }
+    }
+
+    /// Publishes and forgets the session's will, if it has one and may write
+    /// its topic.
+    pub(super) fn publish_will(&mut self, key: SessionKey, _now: Instant, out: &mut Vec<Action>) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let Some(will) = s.will.take() else {
+            return;
+        };
+        let topic = will.message.topic.as_str();
+        let allowed = self.may_write(key, topic);
+        if !allowed {
+            return;
+        }
+        if will.message.retain {
+            self.retained.set(will.message.clone());
+        }
+        self.route(&will.message, Some(key), out);
+    }
+
+    /// Write access for a session: never to `$SYS` or `$share`, then the ACL.
+    pub(super) fn may_write(&self, key: SessionKey, topic: &str) -> bool {
+        let Some(s) = self.sessions.get(key) else {
+            return false;
+        };
+        if !publish_allowed_always(topic) {
+            return false;
+        }
+        match self
+            .listeners
+            .get(s.listener)
+            .and_then(|l| l.security.acl.as_ref())
+        {
+            Some(acl) => acl.check(&s.client_id, s.username.as_deref(), topic, Access::Write),
+            None => true,
+        }
+    }
+}
+
+/// Topics no client may publish to, whatever the ACL says: `$SYS` (except a
+/// bridge's connection state) and `$share`.
+pub(super) fn publish_allowed_always(topic: &str) -> bool {
+    if let Some(rest) = topic.strip_prefix("$SYS/") {
+        let bridge_state = rest
+            .strip_prefix("broker/connection/")
+            .and_then(|r| r.strip_suffix("/state"))
+            .is_some_and(|name| !name.contains('/'));
+        return bridge_state;
+    }
+    !topic.starts_with("$share/")
+}
+
+fn fits(s: &Session, d: &Delivery) -> bool {
+    if s.max_packet_size == 0 || s.version != ProtocolVersion::V5 {
+        return true;
+    }
+    let probe = OutgoingPublish {
+        message: d.message.clone(),
+        qos: d.qos,
+        retain: d.retain,
+        dup: false,
+        packet_id: (d.qos > Qos::AtMostOnce).then_some(crate::codec::PacketId::MIN),
+        subscription_id: d.subscription_id,
+        message_expiry: None,
+        topic_alias: None,
+        topic_alias_only: false,
+    };
+    publish_wire_size(&probe, s.version) <= s.max_packet_size as usize
+}
+
+fn initial_state(qos: Qos) -> OutState {
+    match qos {
+        Qos::ExactlyOnce => OutState::AwaitPubrec,
+        _ => OutState::AwaitPuback,
+    }
+}
+
+fn send_publish(
+    out: &mut Vec<Action>,
+    conn: usize,
+    _s: &Session,
+    d: Delivery,
+    packet_id: Option<crate::codec::PacketId>,
+) {
+    let publish = OutgoingPublish {
+        message: d.message,
+        qos: d.qos,
+        retain: d.retain,
+        dup: false,
+        packet_id,
+        subscription_id: d.subscription_id,
+        message_expiry: None,
+        topic_alias: None,
+        topic_alias_only: false,
+    };
+    out.push(Action::Send(conn, Outbound::Publish(publish)));
+}

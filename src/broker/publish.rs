@@ -1,0 +1,167 @@
+//! An inbound PUBLISH: limits, topic aliases, the QoS 2 receive state,
+//! permission checks, the retained store, routing, and the acknowledgement.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::codec::{Ack, Message, Packet, Properties, Publish, Qos, TopicName, reason};
+
+use super::connections::{CloseReason, ConnId};
+use super::subscriptions::SessionKey;
+use super::{Action, Broker};
+
+impl Broker {
+    pub(super) fn handle_publish(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        p: Publish,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(listener) = self.listeners.get(c.listener) else {
+            return;
+        };
+        let v5 = c.version.is_some_and(|v| v.is_v5());
+        if p.qos > listener.max_qos {
+            return self.disconnect_with(
+                conn,
+                reason::v5::QOS_NOT_SUPPORTED,
+                CloseReason::ProtocolError,
+                now,
+                out,
+            );
+        }
+        if p.retain && !self.settings.retain_available {
+            return self.disconnect_with(
+                conn,
+                reason::v5::RETAIN_NOT_SUPPORTED,
+                CloseReason::ProtocolError,
+                now,
+                out,
+            );
+        }
+
+        // Topic aliases (5.0): the alias is valid from 1 to our maximum
+        // [MQTT-3.3.2-9]; an empty topic needs a known alias [MQTT-3.3.2-8].
+        let mut topic = p.topic;
+        if let Some(alias) = p.properties.topic_alias {
+            let slot = usize::from(alias);
+            if !v5 || alias == 0 || slot > c.aliases_in.len() {
+                return self.disconnect_with(
+                    conn,
+                    reason::v5::TOPIC_ALIAS_INVALID,
+                    CloseReason::ProtocolError,
+                    now,
+                    out,
+                );
+            }
+            if topic.is_empty() {
+                match &c.aliases_in[slot - 1] {
+                    Some(t) => topic = t.as_str().to_owned(),
+                    None => {
+                        return self.disconnect_with(
+                            conn,
+                            reason::v5::PROTOCOL_ERROR,
+                            CloseReason::ProtocolError,
+                            now,
+                            out,
+                        );
+                    }
+                }
+            } else if let Ok(t) = TopicName::new(topic.clone()) {
+                c.aliases_in[slot - 1] = Some(t);
+            }
+        }
+        let Ok(topic) = TopicName::new(topic) else {
+            return self.disconnect_with(
+                conn,
+                reason::v5::TOPIC_NAME_INVALID,
+                CloseReason::Malformed,
+                now,
+                out,
+            );
+        };
+
+        self.stats.publish_received += 1;
+        self.stats.publish_bytes_received += p.payload.len() as u64;
+
+        // A QoS 2 PUBLISH we already acknowledged is a retransmission: answer
+        // again, deliver once [MQTT-4.3.3-9].
+        if let (Qos::ExactlyOnce, Some(pid)) = (p.qos, p.packet_id)
+            && self
+                .sessions
+                .get(key)
+                .is_some_and(|s| s.awaiting_pubrel.contains(&pid.get()))
+        {
+            self.send(out, conn, Packet::Pubrec(Ack::new(pid)));
+            return;
+        }
+
+        let limit = self.settings.message_size_limit as usize;
+        let code = if !self.may_write(key, topic.as_str()) {
+            log::debug!(
+                "Denied PUBLISH from {} (q{}, '{}')",
+                self.client_id_of(key),
+                p.qos.as_u8(),
+                topic
+            );
+            reason::v5::NOT_AUTHORIZED
+        } else if limit > 0 && p.payload.len() > limit {
+            reason::v5::PACKET_TOO_LARGE
+        } else if topic.as_str().starts_with("$CONTROL/") {
+            // No plugin handles $CONTROL topics here: acknowledged, dropped.
+            reason::v5::SUCCESS
+        } else {
+            let mut properties = p.properties;
+            properties.topic_alias = None;
+            properties.subscription_identifiers.clear();
+            let message = Rc::new(Message {
+                topic,
+                payload: p.payload,
+                qos: p.qos,
+                retain: p.retain,
+                properties,
+            });
+            if message.retain {
+                self.retained.set(message.clone());
+            }
+            match self.route(&message, Some(key), out) {
+                0 => reason::v5::NO_MATCHING_SUBSCRIBERS,
+                _ => reason::v5::SUCCESS,
+            }
+        };
+        // 3.x clients always get a plain acknowledgement, whatever happened.
+        let code = if v5 { code } else { reason::v5::SUCCESS };
+        match (p.qos, p.packet_id) {
+            (Qos::AtLeastOnce, Some(pid)) => self.send(out, conn, Packet::Puback(ack(pid, code))),
+            (Qos::ExactlyOnce, Some(pid)) => {
+                if code < 0x80
+                    && let Some(s) = self.sessions.get_mut(key)
+                {
+                    s.awaiting_pubrel.push(pid.get());
+                }
+                self.send(out, conn, Packet::Pubrec(ack(pid, code)));
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn client_id_of(&self, key: SessionKey) -> String {
+        self.sessions
+            .get(key)
+            .map(|s| s.client_id.to_string())
+            .unwrap_or_default()
+    }
+}
+
+fn ack(packet_id: crate::codec::PacketId, reason: u8) -> Ack {
+    Ack {
+        packet_id,
+        reason,
+        properties: Properties::default(),
+    }
+}

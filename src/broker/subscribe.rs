@@ -1,0 +1,124 @@
+//! SUBSCRIBE and UNSUBSCRIBE, including the retained messages a new
+//! subscription receives.
+
+use crate::codec::{
+    Packet, Qos, RetainHandling, SharedMessage, Suback, Subscribe, Unsuback, Unsubscribe, reason,
+};
+use crate::{log_subscribe, log_unsubscribe};
+
+use super::connections::ConnId;
+use super::session::Delivery;
+use super::subscriptions::{SessionKey, Subscriber};
+use super::{Action, Broker};
+
+impl Broker {
+    pub(super) fn handle_subscribe(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        sub: Subscribe,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(listener) = self
+            .listeners
+            .get(self.sessions.get(key).map(|s| s.listener).unwrap_or(0))
+        else {
+            return;
+        };
+        let max_qos = listener.max_qos;
+        let sub_id = sub.properties.subscription_identifiers.first().copied();
+        let client_id = self.client_id_of(key);
+        let mut codes = Vec::with_capacity(sub.filters.len());
+        let mut retained: Vec<(SharedMessage, Qos, Option<u32>)> = Vec::new();
+        let mut found = Vec::new();
+        for (filter, mut options) in sub.filters {
+            // The ACL file never refuses a subscription: reads are checked
+            // per message (auth-files.md §6 row 1).
+            options.qos = options.qos.min(max_qos);
+            let existed = self.subs.subscribe(
+                &filter,
+                Subscriber {
+                    session: key,
+                    options,
+                    id: sub_id,
+                },
+            );
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.subscriptions.insert(filter.clone(), (options, sub_id));
+            }
+            log_subscribe!("{client_id} {} {filter}", options.qos.as_u8());
+            codes.push(options.qos.as_u8());
+            // Shared subscriptions never get retained messages; 5.0 retain
+            // handling may say not to send them [MQTT-3.3.1-9..11].
+            let send_retained = filter.shared().is_none()
+                && match options.retain_handling {
+                    RetainHandling::SendAlways => true,
+                    RetainHandling::SendIfNew => !existed,
+                    RetainHandling::DoNotSend => false,
+                };
+            if send_retained {
+                found.clear();
+                self.retained.matching(filter.as_str(), &mut found);
+                retained.extend(found.drain(..).map(|m| (m, options.qos, sub_id)));
+            }
+        }
+        self.send(
+            out,
+            conn,
+            Packet::Suback(Suback {
+                packet_id: sub.packet_id,
+                codes,
+                properties: Default::default(),
+            }),
+        );
+        for (message, granted, subscription_id) in retained {
+            let readable = self
+                .sessions
+                .get(key)
+                .is_some_and(|s| self.may_read(s, message.topic.as_str()));
+            if !readable {
+                continue;
+            }
+            let delivery = Delivery {
+                qos: message.qos.min(granted),
+                message,
+                retain: true,
+                subscription_id,
+            };
+            self.deliver(key, delivery, out);
+        }
+    }
+
+    pub(super) fn handle_unsubscribe(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        unsub: Unsubscribe,
+        out: &mut Vec<Action>,
+    ) {
+        let client_id = self.client_id_of(key);
+        let mut codes = Vec::with_capacity(unsub.filters.len());
+        for filter in unsub.filters {
+            let existed = self.subs.unsubscribe(&filter, key);
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.subscriptions.remove(&filter);
+            }
+            log_unsubscribe!("{client_id} {filter}");
+            codes.push(if existed {
+                reason::v5::SUCCESS
+            } else {
+                reason::v5::NO_SUBSCRIPTION_EXISTED
+            });
+        }
+        let v5 = self.version_of(conn).is_some_and(|v| v.is_v5());
+        self.send(
+            out,
+            conn,
+            Packet::Unsuback(Unsuback {
+                packet_id: unsub.packet_id,
+                codes: if v5 { codes } else { Vec::new() },
+                properties: Default::default(),
+            }),
+        );
+    }
+}

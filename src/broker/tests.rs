@@ -1,0 +1,611 @@
+//! Core behaviour without a network: packets in, actions out.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::codec::{
+    Connack, Connect, Publish, Qos, Subscribe, SubscriptionOptions, TopicFilter, TopicName,
+    Unsubscribe, Will,
+};
+
+struct Users(HashMap<&'static str, &'static str>);
+
+impl PasswordCheck for Users {
+    fn check(&self, username: &str, password: Option<&[u8]>) -> bool {
+        self.0
+            .get(username)
+            .is_some_and(|p| Some(p.as_bytes()) == password)
+    }
+}
+
+struct Harness {
+    broker: Broker,
+    now: Instant,
+    out: Vec<Action>,
+}
+
+fn pid(n: u16) -> PacketId {
+    PacketId::new(n).unwrap()
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with(BrokerSettings::default(), anonymous())
+    }
+
+    fn with(settings: BrokerSettings, listener: ListenerSettings) -> Harness {
+        Harness {
+            broker: Broker::new(settings, vec![listener], 42),
+            now: Instant::now(),
+            out: Vec::new(),
+        }
+    }
+
+    fn open(&mut self, conn: ConnId) {
+        self.broker
+            .connection_opened(conn, 0, format!("127.0.0.1:{}", 40000 + conn), self.now);
+    }
+
+    fn packet(&mut self, conn: ConnId, p: Packet) -> Vec<Action> {
+        self.out.clear();
+        self.broker.handle_packet(conn, p, self.now, &mut self.out);
+        std::mem::take(&mut self.out)
+    }
+
+    fn connect_with(&mut self, conn: ConnId, c: Connect) -> Vec<Action> {
+        self.open(conn);
+        self.packet(conn, Packet::Connect(Box::new(c)))
+    }
+
+    fn connect(&mut self, conn: ConnId, id: &str, clean: bool) -> Vec<Action> {
+        self.connect_with(conn, connect(id, ProtocolVersion::V311, clean))
+    }
+
+    fn subscribe(&mut self, conn: ConnId, filter: &str, qos: Qos) -> Vec<Action> {
+        self.packet(
+            conn,
+            Packet::Subscribe(Subscribe {
+                packet_id: pid(1),
+                filters: vec![(
+                    TopicFilter::new(filter).unwrap(),
+                    SubscriptionOptions::with_qos(qos),
+                )],
+                properties: Properties::default(),
+            }),
+        )
+    }
+
+    fn publish(
+        &mut self,
+        conn: ConnId,
+        topic: &str,
+        payload: &str,
+        qos: Qos,
+        retain: bool,
+    ) -> Vec<Action> {
+        self.packet(conn, Packet::Publish(publish(topic, payload, qos, retain)))
+    }
+
+    fn lost(&mut self, conn: ConnId) -> Vec<Action> {
+        self.out.clear();
+        self.broker
+            .connection_lost(conn, CloseReason::ClosedByPeer, self.now, &mut self.out);
+        std::mem::take(&mut self.out)
+    }
+
+    fn advance(&mut self, secs: u64) -> Vec<Action> {
+        self.now += Duration::from_secs(secs);
+        self.out.clear();
+        self.broker.tick(self.now, &mut self.out);
+        std::mem::take(&mut self.out)
+    }
+}
+
+fn anonymous() -> ListenerSettings {
+    ListenerSettings {
+        security: Security {
+            allow_anonymous: true,
+            ..Security::default()
+        },
+        ..ListenerSettings::default()
+    }
+}
+
+fn connect(id: &str, version: ProtocolVersion, clean: bool) -> Connect {
+    Connect {
+        version,
+        bridge: false,
+        clean_start: clean,
+        keep_alive: 60,
+        client_id: id.to_string(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    }
+}
+
+fn publish(topic: &str, payload: &str, qos: Qos, retain: bool) -> Publish {
+    Publish {
+        dup: false,
+        qos,
+        retain,
+        topic: topic.to_string(),
+        packet_id: (qos > Qos::AtMostOnce).then(|| pid(7)),
+        payload: payload.as_bytes().to_vec(),
+        properties: Properties::default(),
+    }
+}
+
+fn connack_code(actions: &[Action]) -> Option<u8> {
+    actions.iter().find_map(|a| match a {
+        Action::Send(_, Outbound::Packet(p)) => match &**p {
+            Packet::Connack(c) => Some(c.code),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+fn connack(actions: &[Action]) -> Connack {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Send(_, Outbound::Packet(p)) => match &**p {
+                Packet::Connack(c) => Some(c.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .expect("no CONNACK")
+}
+
+/// (conn, topic, payload, qos, retain, packet id) of every PUBLISH sent.
+fn publishes(actions: &[Action]) -> Vec<(ConnId, String, String, u8, bool, Option<u16>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(c, Outbound::Publish(p)) => Some((
+                *c,
+                p.message.topic.to_string(),
+                String::from_utf8_lossy(&p.message.payload).into_owned(),
+                p.qos.as_u8(),
+                p.retain,
+                p.packet_id.map(|i| i.get()),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn acks(actions: &[Action]) -> Vec<(AckKind, u16, u8)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(_, Outbound::Ack(k, id, r)) => Some((*k, id.get(), *r)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(actions: &[Action]) -> Vec<ConnId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Close(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connect_is_accepted_and_v5_gets_mosquittos_properties() {
+    let mut h = Harness::new();
+    let c = connack(&h.connect_with(1, connect("", ProtocolVersion::V5, true)));
+    assert_eq!(c.code, 0);
+    assert!(!c.session_present);
+    assert_eq!(c.properties.topic_alias_maximum, Some(10));
+    assert_eq!(c.properties.receive_maximum, Some(20));
+    let id = c.properties.assigned_client_identifier.unwrap();
+    assert!(id.starts_with("auto-") && id.len() == 41, "{id}");
+    assert_eq!(id.matches('-').count(), 5);
+}
+
+#[test]
+fn empty_client_id_rules() {
+    let mut h = Harness::new();
+    // 3.1.1 with clean session 0 and 3.1 always: identifier rejected.
+    assert_eq!(connack_code(&h.connect(1, "", false)), Some(2));
+    let a = h.connect_with(2, connect("", ProtocolVersion::V31, true));
+    assert_eq!(connack_code(&a), Some(2));
+    assert_eq!(closes(&a), vec![2]);
+    assert_eq!(connack_code(&h.connect(3, "", true)), Some(0));
+}
+
+#[test]
+fn authentication_follows_mosquitto() {
+    let users = Rc::new(Users(HashMap::from([("alice", "secret")])));
+    let listener = ListenerSettings {
+        security: Security {
+            allow_anonymous: false,
+            passwords: Some(users.clone()),
+            ..Security::default()
+        },
+        ..ListenerSettings::default()
+    };
+    let mut h = Harness::with(BrokerSettings::default(), listener);
+    let mut c = connect("a", ProtocolVersion::V311, true);
+    assert_eq!(
+        connack_code(&h.connect_with(1, c.clone())),
+        Some(5),
+        "anonymous"
+    );
+    c.username = Some("alice".into());
+    c.password = Some(b"wrong".to_vec());
+    assert_eq!(
+        connack_code(&h.connect_with(2, c.clone())),
+        Some(5),
+        "wrong password"
+    );
+    c.username = Some("mallory".into());
+    c.password = Some(b"secret".to_vec());
+    assert_eq!(
+        connack_code(&h.connect_with(3, c.clone())),
+        Some(5),
+        "unknown user"
+    );
+    c.username = Some("alice".into());
+    assert_eq!(
+        connack_code(&h.connect_with(4, c.clone())),
+        Some(0),
+        "alice"
+    );
+    let mut v5 = c.clone();
+    v5.version = ProtocolVersion::V5;
+    v5.password = None;
+    assert_eq!(connack_code(&h.connect_with(5, v5)), Some(0x87));
+
+    // No password file and allow_anonymous false: nobody gets in.
+    let mut h = Harness::with(BrokerSettings::default(), ListenerSettings::default());
+    assert_eq!(connack_code(&h.connect_with(1, c)), Some(5));
+}
+
+#[test]
+fn qos0_and_qos1_flow() {
+    let mut h = Harness::new();
+    h.connect(1, "sub", true);
+    h.connect(2, "pub", true);
+    let a = h.subscribe(1, "a/+", Qos::AtLeastOnce);
+    assert!(a.iter().any(|a| matches!(a, Action::Send(1, Outbound::Packet(p)) if matches!(&**p, Packet::Suback(s) if s.codes == vec![1]))));
+    let a = h.publish(2, "a/b", "zero", Qos::AtMostOnce, false);
+    assert_eq!(
+        publishes(&a),
+        vec![(1, "a/b".into(), "zero".into(), 0, false, None)]
+    );
+    let a = h.publish(2, "a/b", "one", Qos::AtLeastOnce, false);
+    assert_eq!(
+        publishes(&a),
+        vec![(1, "a/b".into(), "one".into(), 1, false, Some(1))]
+    );
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0)]);
+    assert_eq!(h.broker.inflight_ids("sub"), vec![pid(1)]);
+    h.packet(1, Packet::Puback(Ack::new(pid(1))));
+    assert!(h.broker.inflight_ids("sub").is_empty());
+}
+
+#[test]
+fn qos2_both_directions_delivers_once() {
+    let mut h = Harness::new();
+    h.connect(1, "sub", true);
+    h.connect(2, "pub", true);
+    h.subscribe(1, "t", Qos::ExactlyOnce);
+    let a = h.publish(2, "t", "x", Qos::ExactlyOnce, false);
+    assert_eq!(publishes(&a).len(), 1);
+    assert_eq!(acks(&a), vec![(AckKind::Pubrec, 7, 0)]);
+    // A retransmitted PUBLISH (DUP) before PUBREL is not delivered again.
+    let a = h.publish(2, "t", "x", Qos::ExactlyOnce, false);
+    assert!(publishes(&a).is_empty());
+    assert_eq!(acks(&a), vec![(AckKind::Pubrec, 7, 0)]);
+    let a = h.packet(2, Packet::Pubrel(Ack::new(pid(7))));
+    assert_eq!(acks(&a), vec![(AckKind::Pubcomp, 7, 0)]);
+    // Outbound: PUBREC → PUBREL → PUBCOMP.
+    let a = h.packet(1, Packet::Pubrec(Ack::new(pid(1))));
+    assert_eq!(acks(&a), vec![(AckKind::Pubrel, 1, 0)]);
+    h.packet(1, Packet::Pubcomp(Ack::new(pid(1))));
+    assert!(h.broker.inflight_ids("sub").is_empty());
+}
+
+#[test]
+fn qos_is_downgraded_to_the_subscription() {
+    let mut h = Harness::new();
+    h.connect(1, "sub", true);
+    h.connect(2, "pub", true);
+    h.subscribe(1, "t", Qos::AtLeastOnce);
+    let a = h.publish(2, "t", "x", Qos::ExactlyOnce, false);
+    assert_eq!(publishes(&a)[0].3, 1);
+}
+
+#[test]
+fn retained_set_replace_clear_and_sent_on_subscribe() {
+    let mut h = Harness::new();
+    h.connect(2, "pub", true);
+    h.publish(2, "r/1", "old", Qos::AtLeastOnce, true);
+    h.publish(2, "r/1", "new", Qos::AtLeastOnce, true);
+    h.publish(2, "r/2", "two", Qos::AtMostOnce, true);
+    h.publish(2, "r/3", "gone", Qos::AtMostOnce, true);
+    h.publish(2, "r/3", "", Qos::AtMostOnce, true);
+    h.connect(1, "sub", true);
+    let a = h.subscribe(1, "r/#", Qos::ExactlyOnce);
+    // SUBACK first, then the retained messages with retain set.
+    assert!(matches!(a[0], Action::Send(1, Outbound::Packet(_))));
+    let mut got = publishes(&a);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (1, "r/1".into(), "new".into(), 1, true, Some(1)),
+            (1, "r/2".into(), "two".into(), 0, true, None),
+        ]
+    );
+    // Live forwarding clears the retain flag.
+    let a = h.publish(2, "r/1", "live", Qos::AtMostOnce, true);
+    assert_eq!(
+        publishes(&a),
+        vec![(1, "r/1".into(), "live".into(), 0, false, None)]
+    );
+}
+
+#[test]
+fn will_is_published_on_drop_but_not_after_disconnect() {
+    let mut h = Harness::new();
+    h.connect(1, "sub", true);
+    h.subscribe(1, "will/#", Qos::AtMostOnce);
+    let mut c = connect("w", ProtocolVersion::V311, true);
+    c.will = Some(Will {
+        topic: TopicName::new("will/w").unwrap(),
+        payload: b"gone".to_vec(),
+        qos: Qos::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    h.connect_with(2, c.clone());
+    let a = h.lost(2);
+    assert_eq!(
+        publishes(&a),
+        vec![(1, "will/w".into(), "gone".into(), 0, false, None)]
+    );
+
+    h.connect_with(3, c);
+    let a = h.packet(
+        3,
+        Packet::Disconnect(Disconnect {
+            reason: 0,
+            properties: Properties::default(),
+        }),
+    );
+    assert!(publishes(&a).is_empty());
+    assert_eq!(closes(&a), vec![3]);
+}
+
+#[test]
+fn persistent_session_gets_what_was_queued() {
+    let mut h = Harness::new();
+    h.connect(1, "durable", false);
+    h.subscribe(1, "q/#", Qos::AtLeastOnce);
+    h.lost(1);
+    h.connect(2, "pub", true);
+    h.publish(2, "q/1", "a", Qos::AtLeastOnce, false);
+    h.publish(2, "q/2", "b", Qos::AtMostOnce, false); // QoS 0: not queued
+    h.publish(2, "q/3", "c", Qos::ExactlyOnce, false);
+    let a = h.connect(3, "durable", false);
+    assert!(connack(&a).session_present);
+    assert_eq!(
+        publishes(&a),
+        vec![
+            (3, "q/1".into(), "a".into(), 1, false, Some(1)),
+            (3, "q/3".into(), "c".into(), 1, false, Some(2)),
+        ]
+    );
+    // A clean session throws the old one away.
+    h.lost(3);
+    let a = h.connect(4, "durable", true);
+    assert!(!connack(&a).session_present);
+    assert!(publishes(&a).is_empty());
+}
+
+#[test]
+fn unacknowledged_messages_are_resent_with_dup() {
+    let mut h = Harness::new();
+    h.connect(1, "d", false);
+    h.subscribe(1, "t", Qos::AtLeastOnce);
+    h.connect(2, "pub", true);
+    h.publish(2, "t", "x", Qos::AtLeastOnce, false);
+    h.lost(1);
+    let a = h.connect(3, "d", false);
+    let resent: Vec<_> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(3, Outbound::Publish(p)) => Some((p.dup, p.packet_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, vec![(true, Some(pid(1)))]);
+}
+
+#[test]
+fn takeover_closes_the_old_connection() {
+    let mut h = Harness::new();
+    h.connect(1, "dup", false);
+    h.subscribe(1, "t", Qos::AtMostOnce);
+    let a = h.connect(2, "dup", false);
+    assert_eq!(closes(&a), vec![1]);
+    assert!(connack(&a).session_present);
+    h.connect(3, "pub", true);
+    let a = h.publish(3, "t", "x", Qos::AtMostOnce, false);
+    assert_eq!(
+        publishes(&a),
+        vec![(2, "t".into(), "x".into(), 0, false, None)]
+    );
+}
+
+#[test]
+fn v5_takeover_gets_session_taken_over() {
+    let mut h = Harness::new();
+    h.connect_with(1, connect("dup", ProtocolVersion::V5, true));
+    let a = h.connect_with(2, connect("dup", ProtocolVersion::V5, true));
+    let disconnect = a.iter().find_map(|a| match a {
+        Action::Send(1, Outbound::Packet(p)) => match &**p {
+            Packet::Disconnect(d) => Some(d.reason),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(disconnect, Some(0x8E));
+}
+
+#[test]
+fn dollar_topics_and_sys_publishing() {
+    let mut h = Harness::new();
+    h.connect(1, "sub", true);
+    h.subscribe(1, "#", Qos::AtMostOnce);
+    h.connect(2, "pub", true);
+    let a = h.publish(2, "$SYS/broker/x", "no", Qos::AtLeastOnce, false);
+    assert!(publishes(&a).is_empty());
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0)]);
+    let a = h.publish(2, "$other/x", "no", Qos::AtMostOnce, false);
+    assert!(publishes(&a).is_empty(), "# must not match $ topics");
+}
+
+#[test]
+fn overlapping_subscriptions_one_copy_for_v3_one_per_sub_for_v5() {
+    let mut h = Harness::new();
+    h.connect(1, "v3", true);
+    h.subscribe(1, "a/#", Qos::AtMostOnce);
+    h.subscribe(1, "a/+", Qos::AtLeastOnce);
+    h.connect_with(2, connect("v5", ProtocolVersion::V5, true));
+    h.subscribe(2, "a/#", Qos::AtMostOnce);
+    h.subscribe(2, "a/+", Qos::AtMostOnce);
+    h.subscribe(2, "#", Qos::AtMostOnce);
+    h.connect(3, "pub", true);
+    let a = h.publish(3, "a/b", "x", Qos::AtLeastOnce, false);
+    let p = publishes(&a);
+    assert_eq!(
+        p.iter()
+            .filter(|d| d.0 == 1)
+            .map(|d| d.3)
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(p.iter().filter(|d| d.0 == 2).count(), 3);
+}
+
+#[test]
+fn unsubscribe_stops_delivery() {
+    let mut h = Harness::new();
+    h.connect(1, "sub", true);
+    h.subscribe(1, "t", Qos::AtMostOnce);
+    h.packet(
+        1,
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id: pid(2),
+            filters: vec![TopicFilter::new("t").unwrap()],
+            properties: Properties::default(),
+        }),
+    );
+    h.connect(2, "pub", true);
+    assert!(publishes(&h.publish(2, "t", "x", Qos::AtMostOnce, false)).is_empty());
+}
+
+#[test]
+fn keep_alive_and_connect_timeouts() {
+    let mut h = Harness::new();
+    let mut c = connect("ka", ProtocolVersion::V311, true);
+    c.keep_alive = 2;
+    h.connect_with(1, c);
+    h.open(2); // never sends CONNECT
+    assert!(closes(&h.advance(2)).is_empty());
+    assert_eq!(closes(&h.advance(1)), vec![1], "1.5 x 2 s = 3 s");
+    assert_eq!(closes(&h.advance(10)), vec![2], "CONNECT timeout");
+}
+
+#[test]
+fn second_connect_is_a_protocol_error() {
+    let mut h = Harness::new();
+    h.connect(1, "c", true);
+    let a = h.packet(
+        1,
+        Packet::Connect(Box::new(connect("c", ProtocolVersion::V311, true))),
+    );
+    assert_eq!(closes(&a), vec![1]);
+}
+
+#[test]
+fn inflight_window_queues_the_rest_in_order() {
+    let settings = BrokerSettings {
+        max_inflight_messages: 2,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "sub", true);
+    h.subscribe(1, "t", Qos::AtLeastOnce);
+    h.connect(2, "pub", true);
+    let mut sent = Vec::new();
+    for i in 0..4 {
+        sent.extend(publishes(&h.publish(
+            2,
+            "t",
+            &i.to_string(),
+            Qos::AtLeastOnce,
+            false,
+        )));
+    }
+    assert_eq!(
+        sent.iter().map(|p| p.2.as_str()).collect::<Vec<_>>(),
+        vec!["0", "1"]
+    );
+    let a = h.packet(1, Packet::Puback(Ack::new(pid(1))));
+    assert_eq!(
+        publishes(&a)
+            .iter()
+            .map(|p| p.2.clone())
+            .collect::<Vec<_>>(),
+        vec!["2"]
+    );
+}
+
+#[test]
+fn offline_queue_limit_drops_extra_messages() {
+    let settings = BrokerSettings {
+        max_queued_messages: 2,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "d", false);
+    h.subscribe(1, "t", Qos::AtLeastOnce);
+    h.lost(1);
+    h.connect(2, "pub", true);
+    for i in 0..5 {
+        h.publish(2, "t", &i.to_string(), Qos::AtLeastOnce, false);
+    }
+    assert_eq!(h.broker.stats.publish_dropped, 3);
+    let a = h.connect(3, "d", false);
+    assert_eq!(
+        publishes(&a)
+            .iter()
+            .map(|p| p.2.clone())
+            .collect::<Vec<_>>(),
+        vec!["0", "1"]
+    );
+}
+
+#[test]
+fn v5_no_matching_subscribers_and_denied_sys() {
+    let mut h = Harness::new();
+    h.connect_with(1, connect("p5", ProtocolVersion::V5, true));
+    let a = h.publish(1, "nobody", "x", Qos::AtLeastOnce, false);
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0x10)]);
+    let a = h.publish(1, "$SYS/x", "x", Qos::AtLeastOnce, false);
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0x87)]);
+}
