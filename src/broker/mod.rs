@@ -161,6 +161,11 @@ impl Broker {
         self.subs.count()
     }
 
+    /// Whether the core still considers `conn` open.
+    pub fn has_connection(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
     /// The protocol version of a connection whose CONNECT was accepted.
     pub fn version_of(&self, conn: ConnId) -> Option<ProtocolVersion> {
         self.conns.get(&conn).and_then(|c| c.version)

@@ -1,1 +1,458 @@
-//! net (being written)
+//! The event loop: one thread, one `mio::Poll`, a slab of connections.
+//!
+//! It moves bytes and nothing else: reads are decoded into packets and handed
+//! to the broker core; the core's actions are encoded into each connection's
+//! output buffer, which is written once per loop turn. WRITABLE interest is
+//! registered only while a connection has output the kernel did not take.
+
+pub mod listen;
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::broker::{Action, Broker, CloseReason, ConnId, Outbound};
+use crate::codec::{self, Connack, DecodeError, Packet, ProtocolVersion};
+use crate::sys::signals::{Signal, SignalPipe};
+
+pub use listen::{BoundListener, ListenError, ListenSpec};
+
+/// Tokens at the top of the range are listeners and the signal pipe; slab
+/// keys (connections) start at 0.
+const SIGNAL_TOKEN: Token = Token(usize::MAX);
+const LISTENER_BASE: usize = usize::MAX - 1;
+
+/// Bytes read per `read` call into the shared scratch buffer.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What the event loop asks of the code around it when a signal arrives.
+pub trait Control {
+    /// SIGHUP: re-read configuration and auth files, apply to `broker`.
+    fn reload(&mut self, broker: &mut Broker);
+    /// SIGUSR1, and once more at shutdown: save persistent state.
+    fn save(&mut self, broker: &Broker);
+    /// SIGRTMIN: reopen log files.
+    fn reopen_logs(&mut self) {}
+}
+
+struct Connection {
+    stream: TcpStream,
+    /// Bytes of an incomplete packet carried over between reads. Empty (and
+    /// unallocated) for an idle connection.
+    pending: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    version: Option<ProtocolVersion>,
+    /// Close once `out` is flushed; no more input is read.
+    closing: bool,
+    writable_registered: bool,
+    listener_index: usize,
+}
+
+pub struct EventLoop {
+    poll: Poll,
+    listeners: Vec<BoundListener>,
+    conns: Slab<Connection>,
+    broker: Broker,
+    signals: SignalPipe,
+    actions: Vec<Action>,
+    /// Connections with output produced this turn.
+    dirty: Vec<ConnId>,
+    scratch: Vec<u8>,
+    /// Open connections per listener, for `max_connections`.
+    per_listener: Vec<u32>,
+    nodelay: bool,
+}
+
+impl EventLoop {
+    pub fn new(broker: Broker, listeners: Vec<BoundListener>, mut signals: SignalPipe) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let mut listeners = listeners;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(&mut l.socket, Token(LISTENER_BASE - i), Interest::READABLE)?;
+        }
+        poll.registry()
+            .register(signals.source(), SIGNAL_TOKEN, Interest::READABLE)?;
+        let per_listener = vec![0; listeners.len()];
+        Ok(EventLoop {
+            poll,
+            listeners,
+            conns: Slab::new(),
+            broker,
+            signals,
+            actions: Vec::new(),
+            dirty: Vec::new(),
+            scratch: vec![0; READ_CHUNK],
+            per_listener,
+            nodelay: true,
+        })
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Runs until SIGTERM/SIGINT. On the way out every client is
+    /// disconnected (wills published) and `control.save` runs once.
+    pub fn run(&mut self, control: &mut dyn Control) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let timeout = self
+                .broker
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            let mut stop = false;
+            for event in events.iter() {
+                match event.token() {
+                    SIGNAL_TOKEN => {
+                        for signal in self.signals.drain() {
+                            match signal {
+                                Signal::Terminate => stop = true,
+                                Signal::Reload => {
+                                    log::info!("Reloading config.");
+                                    control.reload(&mut self.broker);
+                                }
+                                Signal::Save => control.save(&self.broker),
+                                Signal::ReopenLogs => control.reopen_logs(),
+                                Signal::DebugDump => {}
+                            }
+                        }
+                    }
+                    Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
+                        self.accept(LISTENER_BASE - t, now);
+                    }
+                    Token(conn) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(conn, now);
+                        }
+                        if event.is_writable() {
+                            self.dirty.push(conn);
+                        }
+                    }
+                }
+                self.apply_actions();
+            }
+            self.broker.tick(now, &mut self.actions);
+            self.apply_actions();
+            self.flush_dirty();
+            if stop {
+                self.broker.shutdown(Instant::now(), &mut self.actions);
+                self.apply_actions();
+                self.flush_dirty();
+                control.save(&self.broker);
+                return Ok(());
+            }
+        }
+    }
+
+    fn accept(&mut self, index: usize, now: Instant) {
+        loop {
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            let (stream, peer) = match listener.socket.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::error!("Error: Unable to accept new connection: {}", listen::strerror(&e));
+                    return;
+                }
+            };
+            if let Some(max) = listener.max_connections
+                && self.per_listener[index] >= max
+            {
+                crate::notice!("Client connection from {} denied: max_connections exceeded.", peer.ip());
+                drop(stream);
+                continue;
+            }
+            let broker_listener = listener.listener;
+            // Nagle off: the loop batches writes itself, one per turn.
+            if self.nodelay {
+                let _ = stream.set_nodelay(true);
+            }
+            let entry = self.conns.vacant_entry();
+            let id = entry.key();
+            let mut conn = Connection {
+                stream,
+                pending: Vec::new(),
+                out: Vec::new(),
+                out_pos: 0,
+                version: None,
+                closing: false,
+                writable_registered: false,
+                listener_index: index,
+            };
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut conn.stream, Token(id), Interest::READABLE)
+            {
+                log::error!("Error: Unable to register connection: {e}");
+                continue;
+            }
+            entry.insert(conn);
+            self.per_listener[index] += 1;
+            self.broker
+                .connection_opened(id, broker_listener, format_peer(peer), now);
+        }
+    }
+
+    /// Reads everything available (mio is edge-triggered), decoding and
+    /// handling packets as they complete.
+    fn read(&mut self, id: ConnId, now: Instant) {
+        let max_packet = self.broker.settings().max_packet_size;
+        loop {
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
+            if conn.closing {
+                return;
+            }
+            let n = match conn.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    self.lost(id, CloseReason::ClosedByPeer, now);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let reason = match e.kind() {
+                        io::ErrorKind::ConnectionReset => CloseReason::ClosedByPeer,
+                        _ => CloseReason::Io(listen::strerror(&e)),
+                    };
+                    self.lost(id, reason, now);
+                    return;
+                }
+            };
+            // Decode from the scratch buffer directly unless a partial packet
+            // is waiting; keep only the incomplete tail.
+            let mut input = std::mem::take(&mut conn.pending);
+            let from_scratch = input.is_empty();
+            if !from_scratch {
+                input.extend_from_slice(&self.scratch[..n]);
+            }
+            let data: &[u8] = if from_scratch { &self.scratch[..n] } else { &input };
+            let consumed = decode_all(&mut self.broker, &mut self.actions, &mut self.conns, id, data, max_packet, now);
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
+            if consumed < data.len() && !conn.closing {
+                let tail = data[consumed..].to_vec();
+                conn.pending = tail;
+            }
+            self.apply_actions();
+            if n < self.scratch.len() {
+                // Short read: the socket is very likely drained. One more
+                // read would just return WouldBlock; mio tolerates skipping
+                // it only if we read until WouldBlock, so continue.
+                continue;
+            }
+        }
+    }
+
+    fn lost(&mut self, id: ConnId, reason: CloseReason, now: Instant) {
+        self.broker.connection_lost(id, reason, now, &mut self.actions);
+        self.remove(id);
+        self.apply_actions();
+    }
+
+    fn remove(&mut self, id: ConnId) {
+        if let Some(mut conn) = self.conns.try_remove(id) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            if let Some(count) = self.per_listener.get_mut(conn.listener_index) {
+                *count = count.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Encodes the core's actions into output buffers.
+    fn apply_actions(&mut self) {
+        for action in self.actions.drain(..) {
+            match action {
+                Action::Send(id, outbound) => {
+                    let Some(conn) = self.conns.get_mut(id) else {
+                        continue;
+                    };
+                    if conn.closing {
+                        continue;
+                    }
+                    let version = conn.version.unwrap_or(ProtocolVersion::V311);
+                    if conn.out.len() == conn.out_pos {
+                        self.dirty.push(id);
+                    }
+                    match &outbound {
+                        Outbound::Publish(p) => codec::encode_publish(p, version, &mut conn.out),
+                        other => {
+                            if let Some(packet) = other.to_packet() {
+                                codec::encode(&packet, version, &mut conn.out);
+                            }
+                        }
+                    }
+                }
+                Action::Close(id) => {
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        conn.closing = true;
+                        self.dirty.push(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One write per connection with output, then close those that asked.
+    /// Closing can publish wills, which dirties more connections: repeat
+    /// until nothing is left.
+    fn flush_dirty(&mut self) {
+        while !self.dirty.is_empty() {
+            self.flush_dirty_once();
+        }
+    }
+
+    fn flush_dirty_once(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let now = Instant::now();
+        for id in dirty.drain(..) {
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            let result = flush(conn);
+            match result {
+                Ok(true) if conn.closing => self.remove(id),
+                Ok(done) => {
+                    let want = !done;
+                    if want != conn.writable_registered {
+                        let interest = if want {
+                            Interest::READABLE | Interest::WRITABLE
+                        } else {
+                            Interest::READABLE
+                        };
+                        let _ = self
+                            .poll
+                            .registry()
+                            .reregister(&mut conn.stream, Token(id), interest);
+                        conn.writable_registered = want;
+                    }
+                }
+                Err(e) => {
+                    if conn.closing {
+                        self.remove(id);
+                    } else {
+                        let reason = CloseReason::Io(listen::strerror(&e));
+                        self.lost(id, reason, now);
+                    }
+                }
+            }
+        }
+        // Keep the drained vector's capacity; keep what closing added.
+        let added = std::mem::replace(&mut self.dirty, dirty);
+        self.dirty.extend(added);
+        self.apply_actions();
+    }
+}
+
+/// Writes as much of `out` as the socket takes. `Ok(true)` when all of it.
+fn flush(conn: &mut Connection) -> io::Result<bool> {
+    while conn.out_pos < conn.out.len() {
+        match conn.stream.write(&conn.out[conn.out_pos..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => conn.out_pos += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    conn.out.clear();
+    conn.out_pos = 0;
+    // An idle connection should not keep a burst's buffer.
+    if conn.out.capacity() > 64 * 1024 {
+        conn.out = Vec::new();
+    }
+    Ok(true)
+}
+
+/// Decodes and handles every complete packet in `data`; returns the bytes
+/// consumed. Stops at the first error (the connection is then closing).
+fn decode_all(
+    broker: &mut Broker,
+    actions: &mut Vec<Action>,
+    conns: &mut Slab<Connection>,
+    id: ConnId,
+    data: &[u8],
+    max_packet: u32,
+    now: Instant,
+) -> usize {
+    let mut pos = 0;
+    while pos < data.len() {
+        let Some(conn) = conns.get_mut(id) else {
+            return pos;
+        };
+        if conn.closing {
+            return data.len();
+        }
+        match codec::decode(&data[pos..], conn.version, max_packet) {
+            Ok(None) => break,
+            Ok(Some((packet, used))) => {
+                pos += used;
+                if let Packet::Connect(c) = &packet
+                    && conn.version.is_none()
+                {
+                    conn.version = Some(c.version);
+                }
+                broker.handle_packet(id, packet, now, actions);
+                // Once the core has let go of the connection nothing more it
+                // sent counts; its queued replies still go out first.
+                if !broker.has_connection(id) {
+                    return data.len();
+                }
+            }
+            Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
+                // mosquitto answers with a 3.x CONNACK 1 whatever the level.
+                let connack = Packet::Connack(Connack {
+                    session_present: false,
+                    code: codec::reason::v3::UNACCEPTABLE_PROTOCOL_VERSION,
+                    properties: Default::default(),
+                });
+                actions.push(Action::Send(id, Outbound::Packet(Box::new(connack))));
+                broker.connection_lost(id, CloseReason::ProtocolError, now, actions);
+                actions.push(Action::Close(id));
+                return data.len();
+            }
+            Err(DecodeError::InvalidProtocolName(name)) => {
+                let peer = conns.get(id).and_then(|c| c.stream.peer_addr().ok());
+                let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+                log::info!("Invalid protocol \"{name}\" in CONNECT from {ip}.");
+                broker.connection_lost(id, CloseReason::ProtocolError, now, actions);
+                actions.push(Action::Close(id));
+                return data.len();
+            }
+            Err(e) => {
+                log::debug!("Bad packet from connection {id}: {e}");
+                broker.decode_failed(id, e.reason_code(), now, actions);
+                actions.push(Action::Close(id));
+                return data.len();
+            }
+        }
+    }
+    pos
+}
+
+/// `ip:port` as mosquitto prints peers (IPv6 without brackets).
+fn format_peer(peer: SocketAddr) -> String {
+    format!("{}:{}", peer.ip(), peer.port())
+}

@@ -53,3 +53,5 @@ macro_rules! log_subscribe {
 macro_rules! log_unsubscribe {
     ($($arg:tt)*) => { log::info!(target: "unsubscribe", $($arg)*) };
 }
+
+pub mod sink;

@@ -1,0 +1,128 @@
+//! Opening listening sockets the way mosquitto does: one socket per address
+//! family when no bind address is given, IPv6 sockets IPv6-only,
+//! SO_REUSEADDR, a backlog of 100.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::broker::ListenerId;
+
+/// What to bind for one configured listener.
+#[derive(Debug, Clone)]
+pub struct ListenSpec {
+    pub listener: ListenerId,
+    pub port: u16,
+    /// `None`: every address of every family.
+    pub bind_address: Option<String>,
+    /// Restrict to one family (`socket_domain`).
+    pub ipv4_only: bool,
+    pub ipv6_only: bool,
+    /// `bind_interface` (SO_BINDTODEVICE).
+    pub bind_interface: Option<String>,
+    /// Extra connections are closed at once; `None` = unlimited.
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct BoundListener {
+    pub socket: mio::net::TcpListener,
+    pub listener: ListenerId,
+    pub port: u16,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug)]
+pub enum ListenError {
+    /// The bind address did not resolve.
+    Resolve(String, io::Error),
+    Bind(SocketAddr, io::Error),
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenError::Resolve(host, e) => write!(f, "Error: Unable to resolve bind address {host}: {e}."),
+            // mosquitto prints strerror() alone: "Error: Address already in use".
+            ListenError::Bind(_, e) => write!(f, "Error: {}", strerror(e)),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// The text of an OS error without Rust's " (os error N)" suffix.
+pub fn strerror(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn addresses(spec: &ListenSpec) -> Result<Vec<SocketAddr>, ListenError> {
+    let mut addrs = match &spec.bind_address {
+        None => vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), spec.port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), spec.port),
+        ],
+        Some(host) => match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, spec.port)],
+            Err(_) => (host.as_str(), spec.port)
+                .to_socket_addrs()
+                .map_err(|e| ListenError::Resolve(host.clone(), e))?
+                .collect(),
+        },
+    };
+    addrs.retain(|a| !(spec.ipv4_only && a.is_ipv6()) && !(spec.ipv6_only && a.is_ipv4()));
+    Ok(addrs)
+}
+
+/// Opens every socket of `spec`, logging each as mosquitto does. A family
+/// the host does not support is skipped with a warning; a bind failure is
+/// fatal (the caller exits 1).
+pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
+    let mut out = Vec::new();
+    for addr in addresses(spec)? {
+        let family = if addr.is_ipv4() { "ipv4" } else { "ipv6" };
+        log::info!("Opening {family} listen socket on port {}.", spec.port);
+        let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+        let socket = match Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP)) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("Warning: {}", strerror(&e));
+                continue;
+            }
+        };
+        let bind = || -> io::Result<()> {
+            socket.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                socket.set_only_v6(true)?;
+            }
+            if let Some(dev) = &spec.bind_interface {
+                socket.bind_device(Some(dev.as_bytes()))?;
+            }
+            socket.bind(&addr.into())?;
+            socket.listen(100)
+        };
+        if let Err(e) = bind() {
+            // A host without IPv6 (common in containers) still serves IPv4
+            // when no bind address was asked for.
+            let no_family = matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL));
+            if spec.bind_address.is_none() && addr.is_ipv6() && no_family {
+                log::warn!("Warning: {}", strerror(&e));
+                continue;
+            }
+            return Err(ListenError::Bind(addr, e));
+        }
+        let std_listener: std::net::TcpListener = socket.into();
+        out.push(BoundListener {
+            socket: mio::net::TcpListener::from_std(std_listener),
+            listener: spec.listener,
+            port: spec.port,
+            max_connections: spec.max_connections,
+        });
+    }
+    Ok(out)
+}

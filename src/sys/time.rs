@@ -1,0 +1,36 @@
+//! Local-time formatting for `log_timestamp_format` (strftime in the
+//! process's time zone, as mosquitto does).
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+
+/// `strftime(format)` of `unix_secs` in local time; `None` if the format is
+/// unusable or yields nothing (mosquitto then prints `Time error`).
+pub fn strftime_local(format: &str, unix_secs: i64) -> Option<String> {
+    let fmt = CString::new(format).ok()?;
+    let t: libc::time_t = unix_secs as libc::time_t;
+    // SAFETY: tm is plain data filled by localtime_r; buf is a local array
+    // whose length is passed to strftime, which never writes past it.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return None;
+        }
+        let mut buf = [0u8; 256];
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
+        if n == 0 {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_years() {
+        let s = super::strftime_local("%Y", 1_700_000_000).unwrap();
+        assert_eq!(s, "2023");
+        assert_eq!(super::strftime_local("", 0), None);
+    }
+}
