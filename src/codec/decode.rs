@@ -129,9 +129,7 @@ fn check_first_byte(
         if ptype != 1 {
             return protocol("the first packet must be CONNECT");
         }
-        if flags != 0 {
-            return malformed("reserved fixed header flags set");
-        }
+        // CONNECT's flags are checked once its protocol version is known.
         return Ok(());
     };
     match ptype {
@@ -146,7 +144,7 @@ fn check_first_byte(
                 Ok(())
             }
         }
-        1 if flags != 0 => malformed("reserved fixed header flags set"),
+        1 => Ok(()),
         // mosquitto checks the remaining reserved flags only for 3.1.1 and 5.0.
         _ if v == ProtocolVersion::V31 => Ok(()),
         6 | 8 | 10 if flags != 0b0010 => malformed("fixed header flags must be 0010"),
@@ -196,7 +194,7 @@ pub fn decode(
     // The type was checked above: without a version only CONNECT gets here.
     let v = version.unwrap_or(ProtocolVersion::V311);
     let parsed = match ptype {
-        1 => connect(body),
+        1 => connect(body, flags),
         2 => connack(body, v),
         3 => publish(body, flags, v),
         4 => ack(body, v).map(|(i, a)| (i, Packet::Puback(a))),
@@ -251,7 +249,7 @@ fn packet_id(i: In<'_>, zero_is_malformed: bool) -> PResult<'_, PacketId> {
     }
 }
 
-fn connect(i: In<'_>) -> PResult<'_, Packet> {
+fn connect(i: In<'_>, header_flags: u8) -> PResult<'_, Packet> {
     let (i, name) = binary(i)?;
     if name != b"MQTT" && name != b"MQIsdp" {
         return fail(DecodeError::InvalidProtocolName(
@@ -267,8 +265,14 @@ fn connect(i: In<'_>) -> PResult<'_, Packet> {
         _ => return fail(DecodeError::UnsupportedProtocolVersion { level }),
     };
     let v5 = version.is_v5();
+    // Like mosquitto, MQTT 3.1 (which predates these rules) is not held to
+    // the reserved-bit checks.
+    let strict = version != ProtocolVersion::V31;
+    if strict && header_flags != 0 {
+        return malformed("reserved fixed header flags set");
+    }
     let (i, f) = byte(i)?;
-    if f & 0x01 != 0 {
+    if strict && f & 0x01 != 0 {
         return malformed("reserved connect flag set");
     }
     let clean_start = f & 0x02 != 0;
@@ -277,7 +281,7 @@ fn connect(i: In<'_>) -> PResult<'_, Packet> {
     let will_retain = f & 0x20 != 0;
     let password_flag = f & 0x40 != 0;
     let username_flag = f & 0x80 != 0;
-    if !will_flag && (will_qos != 0 || will_retain) {
+    if strict && !will_flag && (will_qos != 0 || will_retain) {
         return malformed("will QoS or retain set without a will");
     }
     let Some(will_qos) = Qos::from_u8(will_qos) else {
@@ -453,7 +457,7 @@ fn subscribe(i: In<'_>, v: ProtocolVersion) -> PResult<'_, Packet> {
         i = r;
     }
     if filters.is_empty() {
-        return protocol("SUBSCRIBE without topic filters");
+        return malformed("SUBSCRIBE without topic filters");
     }
     let sub = Subscribe {
         packet_id,
@@ -490,7 +494,7 @@ fn unsubscribe(i: In<'_>, v: ProtocolVersion) -> PResult<'_, Packet> {
         i = r;
     }
     if filters.is_empty() {
-        return protocol("UNSUBSCRIBE without topic filters");
+        return malformed("UNSUBSCRIBE without topic filters");
     }
     let unsub = Unsubscribe {
         packet_id,
