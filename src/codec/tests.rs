@@ -674,6 +674,15 @@ fn codec_encode_publish_exact_bytes() {
     let b3 = enc_pub(&p, V31);
     assert_eq!(&b3[..7], &[0x3d, 9, 0, 3, b'a', b'/', b'b']);
 
+    // One exact reservation: a buffer sized by publish_wire_size never grows.
+    for v in VERSIONS {
+        let size = publish_wire_size(&p, v);
+        let mut out = Vec::with_capacity(size);
+        let cap = out.capacity();
+        encode_publish(&p, v, &mut out);
+        assert_eq!((out.len(), out.capacity()), (size, cap));
+    }
+
     // Large payloads need a multi-byte remaining length.
     let big = Rc::new(Message {
         payload: vec![7; 200_000],
