@@ -11,6 +11,10 @@ pub mod topic;
 
 mod decode;
 mod encode;
+mod props_codec;
+#[cfg(test)]
+mod tests;
+mod wire;
 
 pub use decode::{DecodeError, decode};
 pub use encode::{encode, encode_publish, publish_wire_size};
