@@ -1,0 +1,335 @@
+//! Shared helpers for integration tests: start the real `culex` binary on a
+//! free loopback port with a config file, drive it with real clients, stop
+//! it when the test ends.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use culex::codec::{self, Packet, ProtocolVersion};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_culex");
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A running broker. Killed (SIGKILL if SIGTERM is not enough) on drop.
+pub struct Culex {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl Culex {
+    /// Writes `config` (with `{port}` and `{dir}` substituted) to a temp dir
+    /// and starts culex on it, waiting until the port accepts connections.
+    pub fn start(config: &str) -> Culex {
+        Culex::start_with(config, &[])
+    }
+
+    pub fn start_with(config: &str, files: &[(&str, &[u8])]) -> Culex {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        for (name, data) in files {
+            std::fs::write(dir.path().join(name), data).expect("write file");
+        }
+        let text = config
+            .replace("{port}", &port.to_string())
+            .replace("{dir}", &dir.path().display().to_string());
+        let conf = dir.path().join("culex.conf");
+        std::fs::write(&conf, text).expect("write config");
+        let log = dir.path().join("stderr.log");
+        let child = Command::new(BIN)
+            .arg("-c")
+            .arg(&conf)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn culex");
+        let mut c = Culex {
+            child: Some(child),
+            port,
+            dir,
+            log,
+        };
+        c.wait_ready();
+        c
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("culex exited early with {status}: {}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("culex did not open port {}: {}", self.port, self.log_text());
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// SIGTERM and wait (bounded) for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("culex did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the log contains `needle` (bounded).
+    pub fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("log never contained {needle:?}:\n{}", self.log_text());
+    }
+}
+
+impl Drop for Culex {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs culex with arguments to completion (bounded), for CLI/config tests.
+pub fn run_culex(args: &[&str], cwd: &Path) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn culex");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("culex {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Panics with a clear message if a client tool is missing: tests never
+/// skip silently. `scripts/test` installs them.
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "{tool} is not installed: run scripts/test, which installs it");
+}
+
+/// Runs a client command with a time limit; returns its output.
+pub fn run_client(cmd: &str, args: &[&str], timeout: Duration) -> Output {
+    require(cmd);
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A background `mosquitto_sub` whose output is read after it exits.
+pub struct Sub {
+    child: Child,
+}
+
+impl Sub {
+    /// Starts `mosquitto_sub` with `args` and waits until it has subscribed
+    /// (it prints nothing until then, so we wait for the broker's SUBACK by
+    /// polling the broker log when `-v`-style logging is off: a short sleep
+    /// bounded by the connection appearing).
+    pub fn start(args: &[&str]) -> Sub {
+        require("mosquitto_sub");
+        let child = Command::new("mosquitto_sub")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mosquitto_sub");
+        // mosquitto_sub connects and subscribes within a few ms on loopback.
+        std::thread::sleep(Duration::from_millis(300));
+        Sub { child }
+    }
+
+    /// Waits (bounded) for it to exit (use `-C N` or `-W S`), returns stdout.
+    pub fn output(mut self, timeout: Duration) -> (String, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut s) = self.child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        if let Some(mut s) = self.child.stderr.take() {
+            let _ = s.read_to_string(&mut err);
+        }
+        let _ = self.child.wait();
+        (out, err)
+    }
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw MQTT client over a plain socket, using culex's own codec to build
+/// and read packets (malformed input is written as raw bytes).
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    pub version: ProtocolVersion,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        Raw {
+            stream,
+            buf: Vec::new(),
+            version: ProtocolVersion::V311,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    pub fn send(&mut self, packet: &Packet) {
+        let mut out = Vec::new();
+        codec::encode(packet, self.version, &mut out);
+        self.send_raw(&out);
+    }
+
+    /// The next packet, or `None` if the broker closed the connection (or
+    /// nothing came within the read timeout).
+    pub fn recv(&mut self) -> Option<Packet> {
+        loop {
+            if let Ok(Some((p, n))) = codec::decode(&self.buf, Some(self.version), 0) {
+                self.buf.drain(..n);
+                return Some(p);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// True if the broker closed the socket (EOF) within the timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut chunk = [0u8; 256];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// A 3.1.1/5.0 CONNECT packet.
+pub fn connect_packet(version: ProtocolVersion, id: &str, user: Option<(&str, &str)>) -> Packet {
+    Packet::Connect(Box::new(codec::Connect {
+        version,
+        bridge: false,
+        clean_start: true,
+        keep_alive: 60,
+        client_id: id.to_string(),
+        will: None,
+        username: user.map(|u| u.0.to_string()),
+        password: user.map(|u| u.1.as_bytes().to_vec()),
+        properties: codec::Properties::default(),
+    }))
+}
