@@ -187,10 +187,28 @@ mod tests {
 
     #[test]
     fn filters_validate_wildcard_placement() {
-        for ok in ["#", "+", "a/#", "+/+", "a/+/b", "/", "$SYS/#", "$share/g/a/#"] {
+        for ok in [
+            "#",
+            "+",
+            "a/#",
+            "+/+",
+            "a/+/b",
+            "/",
+            "$SYS/#",
+            "$share/g/a/#",
+        ] {
             assert!(TopicFilter::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["a#", "a/#/b", "a/b+", "+a", "", "$share/g", "$share//a", "$share/g+/a"] {
+        for bad in [
+            "a#",
+            "a/#/b",
+            "a/b+",
+            "+a",
+            "",
+            "$share/g",
+            "$share//a",
+            "$share/g+/a",
+        ] {
             assert!(TopicFilter::new(bad).is_err(), "{bad}");
         }
     }
