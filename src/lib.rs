@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map.
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod cli;

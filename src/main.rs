@@ -1,1 +1,5 @@
-fn main() {}
+//! The `culex` binary: a drop-in for `/usr/sbin/mosquitto`.
+
+fn main() {
+    std::process::exit(culex::app::main());
+}

@@ -38,9 +38,14 @@ impl LogSettings {
 }
 
 pub fn default_types() -> HashSet<LogType> {
-    [LogType::Error, LogType::Warning, LogType::Notice, LogType::Information]
-        .into_iter()
-        .collect()
+    [
+        LogType::Error,
+        LogType::Warning,
+        LogType::Notice,
+        LogType::Information,
+    ]
+    .into_iter()
+    .collect()
 }
 
 pub fn all_types() -> HashSet<LogType> {
@@ -88,11 +93,18 @@ pub fn init() {
 pub fn configure(settings: LogSettings) {
     let mut file = None;
     let mut settings = settings;
-    if let Some(Destination::File(path)) = settings.destinations.iter().find(|d| matches!(d, Destination::File(_))) {
+    if let Some(Destination::File(path)) = settings
+        .destinations
+        .iter()
+        .find(|d| matches!(d, Destination::File(_)))
+    {
         match OpenOptions::new().create(true).append(true).open(path) {
             Ok(f) => file = Some(f),
             Err(_) => {
-                let msg = format!("Error: Unable to open log file {} for writing.", path.display());
+                let msg = format!(
+                    "Error: Unable to open log file {} for writing.",
+                    path.display()
+                );
                 settings = LogSettings {
                     destinations: vec![Destination::Stderr],
                     types: [LogType::Error].into_iter().collect(),
@@ -144,7 +156,12 @@ impl log::Log for Sink {
     fn log(&self, record: &log::Record) {
         // Other crates' debug chatter is not mosquitto's.
         let target = record.target();
-        if !(target.starts_with("culex") || matches!(target, "notice" | "subscribe" | "unsubscribe" | "websockets" | "internal")) {
+        if !(target.starts_with("culex")
+            || matches!(
+                target,
+                "notice" | "subscribe" | "unsubscribe" | "websockets" | "internal"
+            ))
+        {
             return;
         }
         let kind = LogType::of(record.level(), target);

@@ -43,7 +43,9 @@ pub enum ListenError {
 impl std::fmt::Display for ListenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ListenError::Resolve(host, e) => write!(f, "Error: Unable to resolve bind address {host}: {e}."),
+            ListenError::Resolve(host, e) => {
+                write!(f, "Error: Unable to resolve bind address {host}: {e}.")
+            }
             // mosquitto prints strerror() alone: "Error: Address already in use".
             ListenError::Bind(_, e) => write!(f, "Error: {}", strerror(e)),
         }
@@ -87,7 +89,11 @@ pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
     for addr in addresses(spec)? {
         let family = if addr.is_ipv4() { "ipv4" } else { "ipv6" };
         log::info!("Opening {family} listen socket on port {}.", spec.port);
-        let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+        let domain = if addr.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
         let socket = match Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP)) {
             Ok(s) => s,
             Err(e) => {
@@ -109,7 +115,10 @@ pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
         if let Err(e) = bind() {
             // A host without IPv6 (common in containers) still serves IPv4
             // when no bind address was asked for.
-            let no_family = matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL));
+            let no_family = matches!(
+                e.raw_os_error(),
+                Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL)
+            );
             if spec.bind_address.is_none() && addr.is_ipv6() && no_family {
                 log::warn!("Warning: {}", strerror(&e));
                 continue;

@@ -69,12 +69,19 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    pub fn new(broker: Broker, listeners: Vec<BoundListener>, mut signals: SignalPipe) -> io::Result<EventLoop> {
+    pub fn new(
+        broker: Broker,
+        listeners: Vec<BoundListener>,
+        mut signals: SignalPipe,
+    ) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let mut listeners = listeners;
         for (i, l) in listeners.iter_mut().enumerate() {
-            poll.registry()
-                .register(&mut l.socket, Token(LISTENER_BASE - i), Interest::READABLE)?;
+            poll.registry().register(
+                &mut l.socket,
+                Token(LISTENER_BASE - i),
+                Interest::READABLE,
+            )?;
         }
         poll.registry()
             .register(signals.source(), SIGNAL_TOKEN, Interest::READABLE)?;
@@ -167,14 +174,20 @@ impl EventLoop {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    log::error!("Error: Unable to accept new connection: {}", listen::strerror(&e));
+                    log::error!(
+                        "Error: Unable to accept new connection: {}",
+                        listen::strerror(&e)
+                    );
                     return;
                 }
             };
             if let Some(max) = listener.max_connections
                 && self.per_listener[index] >= max
             {
-                crate::notice!("Client connection from {} denied: max_connections exceeded.", peer.ip());
+                crate::notice!(
+                    "Client connection from {} denied: max_connections exceeded.",
+                    peer.ip()
+                );
                 drop(stream);
                 continue;
             }
@@ -195,10 +208,10 @@ impl EventLoop {
                 writable_registered: false,
                 listener_index: index,
             };
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut conn.stream, Token(id), Interest::READABLE)
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut conn.stream, Token(id), Interest::READABLE)
             {
                 log::error!("Error: Unable to register connection: {e}");
                 continue;
@@ -245,8 +258,20 @@ impl EventLoop {
             if !from_scratch {
                 input.extend_from_slice(&self.scratch[..n]);
             }
-            let data: &[u8] = if from_scratch { &self.scratch[..n] } else { &input };
-            let consumed = decode_all(&mut self.broker, &mut self.actions, &mut self.conns, id, data, max_packet, now);
+            let data: &[u8] = if from_scratch {
+                &self.scratch[..n]
+            } else {
+                &input
+            };
+            let consumed = decode_all(
+                &mut self.broker,
+                &mut self.actions,
+                &mut self.conns,
+                id,
+                data,
+                max_packet,
+                now,
+            );
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
@@ -265,7 +290,8 @@ impl EventLoop {
     }
 
     fn lost(&mut self, id: ConnId, reason: CloseReason, now: Instant) {
-        self.broker.connection_lost(id, reason, now, &mut self.actions);
+        self.broker
+            .connection_lost(id, reason, now, &mut self.actions);
         self.remove(id);
         self.apply_actions();
     }
@@ -342,10 +368,10 @@ impl EventLoop {
                         } else {
                             Interest::READABLE
                         };
-                        let _ = self
-                            .poll
-                            .registry()
-                            .reregister(&mut conn.stream, Token(id), interest);
+                        let _ =
+                            self.poll
+                                .registry()
+                                .reregister(&mut conn.stream, Token(id), interest);
                         conn.writable_registered = want;
                     }
                 }

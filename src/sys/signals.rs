@@ -57,7 +57,14 @@ impl SignalPipe {
         };
         PIPE_WRITE.store(write.as_raw_fd(), Ordering::Relaxed);
         let sigrtmin = libc::SIGRTMIN();
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, sigrtmin] {
+        for sig in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            sigrtmin,
+        ] {
             // SAFETY: the handler only calls write(2) on a valid fd; the
             // sigaction struct is fully initialised before use.
             unsafe {

@@ -169,7 +169,10 @@ pub fn require(tool: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "{tool} is not installed: run scripts/test, which installs it");
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/test, which installs it"
+    );
 }
 
 /// Runs a client command with a time limit; returns its output.

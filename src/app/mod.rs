@@ -1,0 +1,163 @@
+//! Wiring: command line → configuration → security files → listeners →
+//! event loop, in mosquitto's start-up order, with mosquitto's exit codes.
+//! `main.rs` only calls [`main`].
+
+mod reload;
+mod security;
+mod settings;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::auth::{AclFileError, AuthFileError};
+use crate::broker::Broker;
+use crate::cli::{self, CliAction, CliOptions};
+use crate::config::{self, Config, ConfigError, MsgLevel};
+use crate::logging::sink;
+use crate::net::{self, EventLoop, ListenError};
+use crate::sys::signals::SignalPipe;
+
+pub use settings::{broker_settings, listen_specs, listener_settings, log_settings};
+
+/// The mosquitto release whose behaviour culex follows.
+pub const MOSQUITTO_COMPAT: &str = "2.0.11";
+
+/// Why start-up failed; each maps to mosquitto's exit status.
+#[derive(Debug)]
+pub enum StartupError {
+    Config(ConfigError),
+    PasswordFile(AuthFileError),
+    AclFile(PathBuf, AclFileError),
+    Listen(ListenError),
+    /// A configured feature culex cannot honour yet, where ignoring it would
+    /// change what clients see or weaken security.
+    Unsupported(String),
+    Io(String),
+}
+
+impl StartupError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartupError::Config(e) => e.exit_code(),
+            StartupError::PasswordFile(e) => e.exit_code(),
+            StartupError::AclFile(_, e) => e.exit_code(),
+            StartupError::Listen(_) | StartupError::Io(_) => 1,
+            StartupError::Unsupported(_) => 3,
+        }
+    }
+
+    /// The lines mosquitto prints for this error, in order.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            StartupError::Config(e) => e.lines(),
+            StartupError::PasswordFile(e) => vec![e.to_string(), e.followup()],
+            StartupError::AclFile(path, e) => {
+                vec![e.to_string(), e.followup(&path.display().to_string())]
+            }
+            StartupError::Listen(e) => vec![e.to_string()],
+            StartupError::Unsupported(m) | StartupError::Io(m) => vec![m.clone()],
+        }
+    }
+}
+
+/// Runs culex with the process arguments; returns the exit status.
+pub fn main() -> i32 {
+    sink::init();
+    let options = match cli::from_env() {
+        CliAction::Run(o) => o,
+        CliAction::Exit {
+            stdout,
+            stderr,
+            code,
+        } => {
+            print!("{stdout}");
+            eprint!("{stderr}");
+            return code;
+        }
+    };
+    match run(options) {
+        Ok(()) => 0,
+        Err(e) => {
+            for line in e.lines() {
+                log::error!("{line}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Reads the configuration named by `-c` (or the local-only default) and
+/// logs the parse-time messages as mosquitto prints them.
+pub fn read_config(options: &CliOptions) -> Result<Config, StartupError> {
+    let mut config = match &options.config_file {
+        Some(path) => config::load(path).map_err(|e| {
+            log_parse_messages(&e.notices);
+            StartupError::Config(e)
+        })?,
+        None => Config::default_local_only(),
+    };
+    config::apply_cli_ports(&mut config, &options.ports);
+    log_parse_messages(&config.messages);
+    for w in &config.warnings {
+        log::warn!("{w}");
+    }
+    settings::check_supported(&config)?;
+    Ok(config)
+}
+
+fn log_parse_messages(messages: &[config::ParseMessage]) {
+    for m in messages {
+        match m.level {
+            MsgLevel::Error => log::error!("{}", m.text),
+            MsgLevel::Warning => log::warn!("{}", m.text),
+            MsgLevel::Notice => crate::notice!("{}", m.text),
+            MsgLevel::Info => log::info!("{}", m.text),
+        }
+    }
+}
+
+fn run(options: CliOptions) -> Result<(), StartupError> {
+    let config = read_config(&options)?;
+    if options.test_config {
+        log::info!("Configuration file is OK.");
+        return Ok(());
+    }
+    sink::configure(log_settings(
+        &config.logging,
+        options.verbose,
+        options.quiet,
+    ));
+    log::info!("{} starting", cli::version_line());
+    match &options.config_file {
+        Some(path) => log::info!("Config loaded from {}.", path.display()),
+        None => log::info!("Using default config."),
+    }
+    let security = security::load(&config)?;
+    let listeners = listener_settings(&config, security);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        ^ u64::from(std::process::id()) << 32;
+    let broker = Broker::new(broker_settings(&config), listeners, seed);
+
+    let mut bound = Vec::new();
+    for spec in listen_specs(&config) {
+        bound.extend(net::listen::open(&spec).map_err(StartupError::Listen)?);
+    }
+    if bound.is_empty() {
+        return Err(StartupError::Io(
+            "Error: Unable to start any listening sockets, exiting.".to_string(),
+        ));
+    }
+    let signals = SignalPipe::install().map_err(|e| StartupError::Io(format!("Error: {e}")))?;
+    let mut event_loop = EventLoop::new(broker, bound, signals)
+        .map_err(|e| StartupError::Io(format!("Error: {e}")))?;
+    log::info!("{} running", cli::version_line());
+    let mut control = reload::Reloader::new(options.clone(), config);
+    event_loop
+        .run(&mut control)
+        .map_err(|e| StartupError::Io(format!("Error: {e}")))?;
+    log::info!("{} terminating", cli::version_line());
+    Ok(())
+}

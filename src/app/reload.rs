@@ -1,0 +1,78 @@
+//! What the event loop does on SIGHUP, SIGUSR1 and SIGRTMIN.
+//!
+//! Reload is transactional: the config and every password/ACL file are read
+//! first; only if all of it is valid does the broker switch. A broken file
+//! is logged and the previous rules stay in force (mosquitto 2.0 can end up
+//! with no password check there; 2.1 exits; culex does neither).
+
+use crate::broker::Broker;
+use crate::cli::CliOptions;
+use crate::config::Config;
+use crate::logging::sink;
+use crate::net::Control;
+
+use super::{read_config, security, settings};
+
+pub struct Reloader {
+    options: CliOptions,
+    config: Config,
+}
+
+impl Reloader {
+    pub fn new(options: CliOptions, config: Config) -> Reloader {
+        Reloader { options, config }
+    }
+
+    fn try_reload(&mut self, broker: &mut Broker) -> Result<(), super::StartupError> {
+        let new = if self.options.config_file.is_some() {
+            read_config(&self.options)?
+        } else {
+            self.config.clone()
+        };
+        let security = security::load(&new)?;
+        if security.len() != broker_listener_count(broker) {
+            return Err(super::StartupError::Unsupported(
+                "Error: It is not currently possible to add/remove listeners when reloading the config file."
+                    .to_string(),
+            ));
+        }
+        broker.set_security(security);
+        sink::configure(settings::log_settings(
+            &new.logging,
+            self.options.verbose,
+            self.options.quiet,
+        ));
+        self.config = new;
+        Ok(())
+    }
+}
+
+fn broker_listener_count(broker: &Broker) -> usize {
+    (0..).take_while(|&i| broker.listener(i).is_some()).count()
+}
+
+impl Control for Reloader {
+    fn reload(&mut self, broker: &mut Broker) {
+        if let Err(e) = self.try_reload(broker) {
+            for line in e.lines() {
+                log::error!("{line}");
+            }
+            log::error!(
+                "Error: Reload failed; keeping the previous configuration and security files."
+            );
+        }
+    }
+
+    fn save(&mut self, _broker: &Broker) {
+        if self.config.persistence.enabled {
+            log::info!(
+                "Saving in-memory database to {}.",
+                self.config.persistence.path().display()
+            );
+        }
+    }
+
+    fn reopen_logs(&mut self) {
+        sink::reopen();
+    }
+}

@@ -1,0 +1,160 @@
+//! Translating the typed configuration into what each layer consumes: the
+//! broker core's settings, the sockets to open, the log sink.
+
+use std::time::Duration;
+
+use crate::broker::{self, BrokerSettings, ListenerSettings};
+use crate::codec::ProtocolVersion;
+use crate::config::{Config, LogDest, LogTypes, Logging, Protocol, SocketDomain};
+use crate::logging::{LogType, sink};
+use crate::net::ListenSpec;
+
+use super::StartupError;
+
+/// Refuses configurations that name something the broker does not do yet,
+/// where carrying on would change what clients see. (Directives the parser
+/// knows to be unimplemented are refused or warned about there.)
+pub fn check_supported(config: &Config) -> Result<(), StartupError> {
+    for l in &config.listeners {
+        if l.unix_path.is_some() {
+            return Err(StartupError::Unsupported(format!(
+                "Error: Unix socket listeners (listener 0 {}) are not supported by culex yet.",
+                l.unix_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        if l.mount_point.is_some() {
+            return Err(StartupError::Unsupported(
+                "Error: mount_point is not supported by culex yet.".to_string(),
+            ));
+        }
+        if l.protocol != Protocol::Mqtt {
+            return Err(StartupError::Unsupported(
+                "Error: Only 'protocol mqtt' listeners are supported by culex yet.".to_string(),
+            ));
+        }
+    }
+    if config.persistence.enabled {
+        log::warn!(
+            "Warning: culex does not read or write {} yet; retained messages and sessions are kept in memory only.",
+            config.persistence.path().display()
+        );
+    }
+    if config.limits.max_inflight_bytes > 0 {
+        log::warn!("Warning: max_inflight_bytes is not enforced by culex yet.");
+    }
+    Ok(())
+}
+
+pub fn broker_settings(config: &Config) -> BrokerSettings {
+    let l = &config.limits;
+    BrokerSettings {
+        max_keepalive: l.max_keepalive,
+        max_packet_size: l.max_packet_size,
+        message_size_limit: l.message_size_limit,
+        max_inflight_messages: l.max_inflight_messages,
+        max_inflight_bytes: l.max_inflight_bytes,
+        max_queued_messages: l.max_queued_messages,
+        max_queued_bytes: l.max_queued_bytes,
+        queue_qos0_messages: l.queue_qos0_messages,
+        retain_available: l.retain_available,
+        upgrade_outgoing_qos: l.upgrade_outgoing_qos,
+        allow_duplicate_messages: l.allow_duplicate_messages,
+        persistent_client_expiration: l.persistent_client_expiration.map(Duration::from_secs),
+        connection_messages: config.logging.connection_messages,
+        connect_timeout: Duration::from_secs(10),
+    }
+}
+
+/// The core's view of each listener, with its loaded security.
+pub fn listener_settings(
+    config: &Config,
+    security: Vec<broker::Security>,
+) -> Vec<ListenerSettings> {
+    config
+        .listeners
+        .iter()
+        .zip(security)
+        .map(|(l, security)| ListenerSettings {
+            port: l.port,
+            max_qos: l.max_qos,
+            max_topic_alias: l.max_topic_alias,
+            mount_point: l.mount_point.clone(),
+            use_username_as_clientid: l.use_username_as_clientid,
+            accept_protocol_versions: l.accept_protocol_versions.as_ref().map(|levels| {
+                levels
+                    .iter()
+                    .filter_map(|lvl| match lvl {
+                        3 => Some(ProtocolVersion::V31),
+                        4 => Some(ProtocolVersion::V311),
+                        5 => Some(ProtocolVersion::V5),
+                        _ => None,
+                    })
+                    .collect()
+            }),
+            security,
+        })
+        .collect()
+}
+
+pub fn listen_specs(config: &Config) -> Vec<ListenSpec> {
+    config
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ListenSpec {
+            listener: i,
+            port: l.port,
+            bind_address: l.bind_address.clone(),
+            ipv4_only: l.socket_domain == Some(SocketDomain::Ipv4),
+            ipv6_only: l.socket_domain == Some(SocketDomain::Ipv6),
+            bind_interface: l.bind_interface.clone(),
+            max_connections: l.max_connections,
+        })
+        .collect()
+}
+
+/// `-v` forces every type, `-q` none (2.1), else the file's `log_type`.
+pub fn log_settings(logging: &Logging, verbose: bool, quiet: bool) -> sink::LogSettings {
+    let types = if quiet {
+        Default::default()
+    } else if verbose {
+        sink::all_types()
+    } else {
+        let pairs = [
+            (LogTypes::ERR, LogType::Error),
+            (LogTypes::WARNING, LogType::Warning),
+            (LogTypes::NOTICE, LogType::Notice),
+            (LogTypes::INFO, LogType::Information),
+            (LogTypes::DEBUG, LogType::Debug),
+            (LogTypes::SUBSCRIBE, LogType::Subscribe),
+            (LogTypes::UNSUBSCRIBE, LogType::Unsubscribe),
+            (LogTypes::WEBSOCKETS, LogType::Websockets),
+            (LogTypes::INTERNAL, LogType::Internal),
+        ];
+        pairs
+            .iter()
+            .filter(|(bit, _)| logging.types.contains(*bit))
+            .map(|(_, t)| *t)
+            .collect()
+    };
+    let mut destinations = Vec::new();
+    for d in &logging.dest {
+        match d {
+            LogDest::Stdout => destinations.push(sink::Destination::Stdout),
+            LogDest::Stderr => destinations.push(sink::Destination::Stderr),
+            LogDest::File(p) => destinations.push(sink::Destination::File(p.clone())),
+            LogDest::Syslog | LogDest::Topic | LogDest::Dlt => {
+                log::warn!("Warning: log_dest {d:?} is not supported by culex yet; ignored.");
+            }
+        }
+    }
+    sink::LogSettings {
+        destinations,
+        types,
+        timestamp: logging.timestamp,
+        timestamp_format: logging.timestamp_format.clone(),
+    }
+}
