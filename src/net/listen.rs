@@ -77,7 +77,7 @@ fn addresses(spec: &ListenSpec) -> Result<Vec<SocketAddr>, ListenError> {
                 .collect(),
         },
     };
-    addrs.retain(|a| !(spec.ipv4_only && a.is_ipv6()) && !(spec.ipv6_only && a.is_ipv4()));
+    addrs.retain(|a| !((spec.ipv4_only && a.is_ipv6()) || (spec.ipv6_only && a.is_ipv4())));
     Ok(addrs)
 }
 
