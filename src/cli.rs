@@ -13,6 +13,8 @@
 
 use std::path::PathBuf;
 
+use crate::config::{Config, ConfigError, LogTypes};
+
 /// The culex version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The mosquitto version culex presents itself as compatible with.
@@ -152,6 +154,30 @@ where
     CliAction::Run(o)
 }
 
+impl CliOptions {
+    /// Apply the flags that override the file: `-p` (local-only mode only),
+    /// `-v` (log_type all) and `-q` (no logging; wins over `-v`).
+    pub fn apply_to(&self, config: &mut Config) {
+        crate::config::apply_cli_ports(config, &self.ports);
+        if self.verbose {
+            config.logging.types = LogTypes::ALL;
+        }
+        if self.quiet {
+            config.logging.types = LogTypes::NONE;
+        }
+    }
+}
+
+/// Outcome of `--test-config` (2.1): the line for stderr and the status.
+/// A parse error gives its mosquitto lines and 3; success gives
+/// `Configuration file is OK.` and 0.
+pub fn test_config_report(result: &Result<Config, ConfigError>) -> (String, i32) {
+    match result {
+        Ok(_) => ("Configuration file is OK.\n".to_string(), 0),
+        Err(e) => (format!("{e}\n"), e.exit_code()),
+    }
+}
+
 /// Parse `std::env::args()` (skipping the program name).
 pub fn from_env() -> CliAction {
     parse(std::env::args().skip(1))
@@ -269,6 +295,35 @@ mod tests {
         assert_eq!(
             exit(&args).1,
             "Error: Only 10 ports can be specified on the command line.\n"
+        );
+    }
+
+    #[test]
+    fn apply_to_config() {
+        let mut c = Config::default_local_only();
+        run(&["-p", "1900", "-v"]).apply_to(&mut c);
+        assert_eq!(c.listeners.len(), 2);
+        assert!(c.listeners.iter().all(|l| l.port == 1900));
+        assert_eq!(c.logging.types, LogTypes::ALL);
+        run(&["-v", "-q"]).apply_to(&mut c);
+        assert_eq!(c.logging.types, LogTypes::NONE);
+    }
+
+    #[test]
+    fn test_config_outcome() {
+        let good = crate::config::parse_str("listener 1883\n", "a.conf");
+        assert_eq!(
+            test_config_report(&good),
+            ("Configuration file is OK.\n".to_string(), 0)
+        );
+        let bad = crate::config::parse_str("bogus_option 1\n", "bad.conf");
+        assert_eq!(
+            test_config_report(&bad),
+            (
+                "Error: Unknown configuration variable \"bogus_option\".\nError found at bad.conf:1.\n"
+                    .to_string(),
+                3
+            )
         );
     }
 

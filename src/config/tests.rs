@@ -1231,3 +1231,26 @@ fn markdown_table_renders() {
     assert!(md.contains("| `listener` | listener | implemented |"));
     assert!(md.contains("| `plugin_opt_*` | plugin | implemented |"));
 }
+
+/// `docs/config-directives.md` is generated from the table; refresh it with
+/// `CULEX_UPDATE_DOCS=1 cargo test --lib config`.
+#[test]
+fn directive_doc_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config-directives.md");
+    let (i, w, r) = directives::status_counts();
+    let want = format!(
+        "# mosquitto.conf directives in culex\n\n\
+Generated from `src/config/directives.rs` (`directive_table_markdown()`).\n\
+{i} implemented, {w} parsed with a start-up warning (no effect), {r} refused \
+(start-up error, exit 3). Unknown names fail exactly as in mosquitto.\n\n{}",
+        directive_table_markdown()
+    );
+    if std::env::var_os("CULEX_UPDATE_DOCS").is_some() {
+        std::fs::write(path, &want).expect("write docs");
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/config-directives.md is stale: run CULEX_UPDATE_DOCS=1 cargo test --lib config"
+    );
+}
