@@ -589,12 +589,14 @@ fn per_listener_settings_ordering() {
             "{first}"
         );
     }
-    // a late `false` is accepted; once true, later lines are ignored
+    // a late `false` is accepted (2.0: every line counts, the last wins)
     ok("allow_anonymous true\nper_listener_settings false\nlistener 1\n");
-    let c = ok(
-        "per_listener_settings true\nper_listener_settings false\nper_listener_settings junk\nlistener 1\n",
+    let c = ok("per_listener_settings true\nper_listener_settings false\nlistener 1\n");
+    assert!(!c.per_listener_settings);
+    assert_eq!(
+        err("per_listener_settings true\nper_listener_settings junk\n"),
+        at("Error: Invalid per_listener_settings value (junk).", 2)
     );
-    assert!(c.per_listener_settings);
     // non-security settings before it are fine
     ok("persistence true\nlistener 1\nper_listener_settings true\n");
 }
@@ -655,6 +657,10 @@ fn other_plugins_are_refused() {
 #[test]
 fn plugin_opt_errors() {
     assert_eq!(
+        err("listener 1\nplugin   \n"),
+        at("Error: Empty auth_plugin value in configuration.", 2)
+    );
+    assert_eq!(
         err("plugin_opt_password_file x\n"),
         at(
             "Error: An auth_opt_ option exists in the config file without an auth_plugin.",
@@ -663,7 +669,7 @@ fn plugin_opt_errors() {
     );
     assert_eq!(
         err("plugin /a/mosquitto_acl_file.so\nplugin_opt_ab x\n"),
-        at("Error: Invalid plugin_opt_ config option.", 2)
+        at("Error: Invalid auth_opt_ config option.", 2)
     );
     assert_eq!(
         err("plugin /a/mosquitto_acl_file.so\nplugin_opt_acl_file   \n"),
@@ -672,7 +678,7 @@ fn plugin_opt_errors() {
     assert_eq!(
         err("auth_plugin_deny_special_chars true\n"),
         at(
-            "Error: An auth_plugin_deny_special_chars option exists in the config file without a plugin.",
+            "Error: An auth_plugin_deny_special_chars option exists in the config file without an auth_plugin.",
             1
         )
     );
