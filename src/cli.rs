@@ -11,6 +11,8 @@
 //! option error is reported first); given several times, the last `-c`
 //! wins (mosquitto would read each file on top of the previous ones).
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::config::{Config, ConfigError, LogTypes};
@@ -85,18 +87,19 @@ fn fail(stderr: impl Into<String>) -> CliAction {
     }
 }
 
-/// Parse the arguments (without the program name).
+/// Parse the arguments (without the program name). Arguments need not be
+/// UTF-8 (a config path is kept byte for byte).
 pub fn parse<I, S>(args: I) -> CliAction
 where
     I: IntoIterator<Item = S>,
-    S: Into<String>,
+    S: Into<OsString>,
 {
-    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let mut o = CliOptions::default();
     let mut i = 0;
     while i < args.len() {
-        let a = args[i].as_str();
-        match a {
+        let a = args[i].to_string_lossy();
+        match a.as_ref() {
             "-c" | "--config-file" => {
                 let Some(f) = args.get(i + 1) else {
                     return fail("Error: -c argument given, but no config file specified.");
@@ -178,9 +181,9 @@ pub fn test_config_report(result: &Result<Config, ConfigError>) -> (String, i32)
     }
 }
 
-/// Parse `std::env::args()` (skipping the program name).
+/// Parse `std::env::args_os()` (skipping the program name).
 pub fn from_env() -> CliAction {
-    parse(std::env::args().skip(1))
+    parse(std::env::args_os().skip(1))
 }
 
 #[cfg(test)]
@@ -196,6 +199,29 @@ mod tests {
 
     fn exit(args: &[&str]) -> (String, String, i32) {
         match parse(args.iter().copied()) {
+            CliAction::Exit {
+                stdout,
+                stderr,
+                code,
+            } => (stdout, stderr, code),
+            other => panic!("expected Exit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_utf8_arguments_do_not_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let f = OsString::from_vec(b"/tmp/\xff.conf".to_vec());
+        match parse([OsString::from("-c"), f.clone()]) {
+            CliAction::Run(o) => assert_eq!(o.config_file, Some(PathBuf::from(f))),
+            other => panic!("{other:?}"),
+        }
+        let bad = OsString::from_vec(b"-\xff".to_vec());
+        assert_eq!(exit_os(vec![bad]).1, "Error: Unknown option '-\u{fffd}'.\n");
+    }
+
+    fn exit_os(args: Vec<OsString>) -> (String, String, i32) {
+        match parse(args) {
             CliAction::Exit {
                 stdout,
                 stderr,
