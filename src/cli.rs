@@ -11,7 +11,11 @@
 //! option error is reported first); given several times, the last `-c`
 //! wins (mosquitto would read each file on top of the previous ones).
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+
+use crate::config::{Config, ConfigError, LogTypes};
 
 /// The culex version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -83,18 +87,19 @@ fn fail(stderr: impl Into<String>) -> CliAction {
     }
 }
 
-/// Parse the arguments (without the program name).
+/// Parse the arguments (without the program name). Arguments need not be
+/// UTF-8 (a config path is kept byte for byte).
 pub fn parse<I, S>(args: I) -> CliAction
 where
     I: IntoIterator<Item = S>,
-    S: Into<String>,
+    S: Into<OsString>,
 {
-    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let mut o = CliOptions::default();
     let mut i = 0;
     while i < args.len() {
-        let a = args[i].as_str();
-        match a {
+        let a = args[i].to_string_lossy();
+        match a.as_ref() {
             "-c" | "--config-file" => {
                 let Some(f) = args.get(i + 1) else {
                     return fail("Error: -c argument given, but no config file specified.");
@@ -152,9 +157,33 @@ where
     CliAction::Run(o)
 }
 
-/// Parse `std::env::args()` (skipping the program name).
+impl CliOptions {
+    /// Apply the flags that override the file: `-p` (local-only mode only),
+    /// `-v` (log_type all) and `-q` (no logging; wins over `-v`).
+    pub fn apply_to(&self, config: &mut Config) {
+        crate::config::apply_cli_ports(config, &self.ports);
+        if self.verbose {
+            config.logging.types = LogTypes::ALL;
+        }
+        if self.quiet {
+            config.logging.types = LogTypes::NONE;
+        }
+    }
+}
+
+/// Outcome of `--test-config` (2.1): the line for stderr and the status.
+/// A parse error gives its mosquitto lines and 3; success gives
+/// `Configuration file is OK.` and 0.
+pub fn test_config_report(result: &Result<Config, ConfigError>) -> (String, i32) {
+    match result {
+        Ok(_) => ("Configuration file is OK.\n".to_string(), 0),
+        Err(e) => (format!("{e}\n"), e.exit_code()),
+    }
+}
+
+/// Parse `std::env::args_os()` (skipping the program name).
 pub fn from_env() -> CliAction {
-    parse(std::env::args().skip(1))
+    parse(std::env::args_os().skip(1))
 }
 
 #[cfg(test)]
@@ -170,6 +199,29 @@ mod tests {
 
     fn exit(args: &[&str]) -> (String, String, i32) {
         match parse(args.iter().copied()) {
+            CliAction::Exit {
+                stdout,
+                stderr,
+                code,
+            } => (stdout, stderr, code),
+            other => panic!("expected Exit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_utf8_arguments_do_not_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let f = OsString::from_vec(b"/tmp/\xff.conf".to_vec());
+        match parse([OsString::from("-c"), f.clone()]) {
+            CliAction::Run(o) => assert_eq!(o.config_file, Some(PathBuf::from(f))),
+            other => panic!("{other:?}"),
+        }
+        let bad = OsString::from_vec(b"-\xff".to_vec());
+        assert_eq!(exit_os(vec![bad]).1, "Error: Unknown option '-\u{fffd}'.\n");
+    }
+
+    fn exit_os(args: Vec<OsString>) -> (String, String, i32) {
+        match parse(args) {
             CliAction::Exit {
                 stdout,
                 stderr,
@@ -269,6 +321,35 @@ mod tests {
         assert_eq!(
             exit(&args).1,
             "Error: Only 10 ports can be specified on the command line.\n"
+        );
+    }
+
+    #[test]
+    fn apply_to_config() {
+        let mut c = Config::default_local_only();
+        run(&["-p", "1900", "-v"]).apply_to(&mut c);
+        assert_eq!(c.listeners.len(), 2);
+        assert!(c.listeners.iter().all(|l| l.port == 1900));
+        assert_eq!(c.logging.types, LogTypes::ALL);
+        run(&["-v", "-q"]).apply_to(&mut c);
+        assert_eq!(c.logging.types, LogTypes::NONE);
+    }
+
+    #[test]
+    fn test_config_outcome() {
+        let good = crate::config::parse_str("listener 1883\n", "a.conf");
+        assert_eq!(
+            test_config_report(&good),
+            ("Configuration file is OK.\n".to_string(), 0)
+        );
+        let bad = crate::config::parse_str("bogus_option 1\n", "bad.conf");
+        assert_eq!(
+            test_config_report(&bad),
+            (
+                "Error: Unknown configuration variable \"bogus_option\".\nError found at bad.conf:1.\n"
+                    .to_string(),
+                3
+            )
         );
     }
 

@@ -574,7 +574,7 @@ pub fn directive_table_markdown() -> String {
             name,
             scope_name(e.scope),
             status,
-            note
+            note.replace('|', "\\|")
         ));
     }
     out
@@ -616,6 +616,10 @@ mod tests {
     fn markdown_is_sorted_and_complete() {
         let md = directive_table_markdown();
         assert_eq!(md.lines().count(), DIRECTIVES.len() + 2);
+        // every row has exactly four cells (no stray `|` in notes)
+        for l in md.lines() {
+            assert_eq!(l.replace("\\|", "").matches('|').count(), 5, "{l}");
+        }
         assert!(
             md.contains("| `certfile` | listener | refuse | TLS is not supported by culex yet |")
         );

@@ -330,9 +330,8 @@ impl Parser {
                 self.limits.check_retain_source = parse_bool(tok, name)?;
             }
             "per_listener_settings" => {
-                if self.pls {
-                    return Ok(()); // once set, never unset; line ignored
-                }
+                // 2.0 semantics: every line is parsed and the last one wins
+                // (2.1 ignores the option once it has been set to true).
                 let v = parse_bool(tok, name)?;
                 if v && self.sec_touched {
                     return Err("Error: per_listener_settings must be set before any other security settings.".into());
@@ -346,7 +345,7 @@ impl Parser {
                 } else {
                     self.sec_target()
                 };
-                let path = parse_string(tok, "plugin", &None)?;
+                let path = parse_string(tok, "auth_plugin", &None)?;
                 let file = path.rsplit('/').next().unwrap_or(&path);
                 let kind = match file {
                     "mosquitto_password_file.so" => PluginKind::PasswordFile,
@@ -362,7 +361,7 @@ impl Parser {
             }
             "auth_plugin_deny_special_chars" => {
                 if self.plugin.is_none() {
-                    return Err("Error: An auth_plugin_deny_special_chars option exists in the config file without a plugin.".into());
+                    return Err("Error: An auth_plugin_deny_special_chars option exists in the config file without an auth_plugin.".into());
                 }
                 parse_bool(tok, name)?;
             }
@@ -735,7 +734,7 @@ impl Parser {
             "plugin_opt_".len()
         };
         if name.len() < prefix + 3 {
-            return Err("Error: Invalid plugin_opt_ config option.".into());
+            return Err("Error: Invalid auth_opt_ config option.".into());
         }
         let key = &name[prefix..];
         let value = tok.rest().unwrap_or(b"");

@@ -589,12 +589,14 @@ fn per_listener_settings_ordering() {
             "{first}"
         );
     }
-    // a late `false` is accepted; once true, later lines are ignored
+    // a late `false` is accepted (2.0: every line counts, the last wins)
     ok("allow_anonymous true\nper_listener_settings false\nlistener 1\n");
-    let c = ok(
-        "per_listener_settings true\nper_listener_settings false\nper_listener_settings junk\nlistener 1\n",
+    let c = ok("per_listener_settings true\nper_listener_settings false\nlistener 1\n");
+    assert!(!c.per_listener_settings);
+    assert_eq!(
+        err("per_listener_settings true\nper_listener_settings junk\n"),
+        at("Error: Invalid per_listener_settings value (junk).", 2)
     );
-    assert!(c.per_listener_settings);
     // non-security settings before it are fine
     ok("persistence true\nlistener 1\nper_listener_settings true\n");
 }
@@ -655,6 +657,10 @@ fn other_plugins_are_refused() {
 #[test]
 fn plugin_opt_errors() {
     assert_eq!(
+        err("listener 1\nplugin   \n"),
+        at("Error: Empty auth_plugin value in configuration.", 2)
+    );
+    assert_eq!(
         err("plugin_opt_password_file x\n"),
         at(
             "Error: An auth_opt_ option exists in the config file without an auth_plugin.",
@@ -663,7 +669,7 @@ fn plugin_opt_errors() {
     );
     assert_eq!(
         err("plugin /a/mosquitto_acl_file.so\nplugin_opt_ab x\n"),
-        at("Error: Invalid plugin_opt_ config option.", 2)
+        at("Error: Invalid auth_opt_ config option.", 2)
     );
     assert_eq!(
         err("plugin /a/mosquitto_acl_file.so\nplugin_opt_acl_file   \n"),
@@ -672,7 +678,7 @@ fn plugin_opt_errors() {
     assert_eq!(
         err("auth_plugin_deny_special_chars true\n"),
         at(
-            "Error: An auth_plugin_deny_special_chars option exists in the config file without a plugin.",
+            "Error: An auth_plugin_deny_special_chars option exists in the config file without an auth_plugin.",
             1
         )
     );
@@ -1230,4 +1236,27 @@ fn markdown_table_renders() {
     assert!(md.starts_with("| directive | scope | status | note |"));
     assert!(md.contains("| `listener` | listener | implemented |"));
     assert!(md.contains("| `plugin_opt_*` | plugin | implemented |"));
+}
+
+/// `docs/config-directives.md` is generated from the table; refresh it with
+/// `CULEX_UPDATE_DOCS=1 cargo test --lib config`.
+#[test]
+fn directive_doc_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config-directives.md");
+    let (i, w, r) = directives::status_counts();
+    let want = format!(
+        "# mosquitto.conf directives in culex\n\n\
+Generated from `src/config/directives.rs` (`directive_table_markdown()`).\n\
+{i} implemented, {w} parsed with a start-up warning (no effect), {r} refused \
+(start-up error, exit 3). Unknown names fail exactly as in mosquitto.\n\n{}",
+        directive_table_markdown()
+    );
+    if std::env::var_os("CULEX_UPDATE_DOCS").is_some() {
+        std::fs::write(path, &want).expect("write docs");
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/config-directives.md is stale: run CULEX_UPDATE_DOCS=1 cargo test --lib config"
+    );
 }
