@@ -19,6 +19,7 @@
 pub mod acl_file;
 pub mod error;
 pub mod hash;
+pub mod passwd_edit;
 pub mod password_file;
 
 pub use acl_file::{Access, AclDecision, AclFile, delivery_allowed_always, publish_allowed_always};
