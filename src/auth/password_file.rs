@@ -545,6 +545,31 @@ mod tests {
         assert_eq!(err.exit_code(), 13);
     }
 
+    /// Rough cost of one verification; run with
+    /// `cargo test --lib verify_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn verify_timing() {
+        let (a2, _) = load("mosquitto-2.1.2-argon2id.passwd");
+        let (p7, _) = load("mosquitto-2.1.2.passwd");
+        let cases = [
+            (
+                "argon2id m=47104,t=1,p=1",
+                a2.lookup("alice-argon2id").unwrap(),
+            ),
+            ("$7$ 1000 iterations", p7.lookup("alice").unwrap()),
+            ("$6$", p7.lookup("alice-sha512").unwrap()),
+        ];
+        for (name, h) in cases {
+            let n = 5;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                assert!(h.verify(ALICE.as_bytes()));
+            }
+            eprintln!("{name}: {:?} per verify", t.elapsed() / n);
+        }
+    }
+
     #[test]
     fn unknown_user_costs_a_verification() {
         let (f, _) = load("pbkdf2.passwd");
