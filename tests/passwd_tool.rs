@@ -350,3 +350,46 @@ fn python_checker_accepts_our_output() {
     assert_eq!(out.matches("-> OK").count(), 3, "{out}");
     assert!(!out.contains("dropped"), "{out}");
 }
+
+/// On a terminal the password is not echoed (python3's pty module drives it).
+#[test]
+fn terminal_prompt_does_not_echo() {
+    let python_ok = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python_ok {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let (_dir, path) = tmp();
+    let script = r#"
+import os, pty, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], ["culex_passwd", "-c", sys.argv[2], "ttyuser"])
+out = b""
+def rd():
+    global out
+    time.sleep(0.3)
+    try:
+        out += os.read(fd, 4096)
+    except OSError:
+        pass
+rd(); os.write(fd, b"hunter2\n"); rd(); os.write(fd, b"hunter2\n"); rd()
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(repr(out) + " " + str(os.WEXITSTATUS(st)))
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script, TOOL, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Password: ") && out.contains("Reenter password: "),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "password echoed: {out}");
+    assert!(out.ends_with(" 0"), "{out}");
+    assert!(load(&path).authenticate("ttyuser", Some(b"hunter2")));
+}
