@@ -154,8 +154,9 @@ fn trim_str(s: &str) -> &str {
     &s[start..start + t.len()]
 }
 
-/// mosquitto 2.0's `mosquitto_sub_topic_check`: `+` and `#` only as whole
-/// levels, `#` last, at most 65535 bytes. (An empty filter cannot occur here.)
+/// mosquitto 2.0's broker-side `mosquitto_sub_topic_check`: `+` and `#` only
+/// as whole levels, `#` last, at most 65535 bytes and at most 200 `/`
+/// (`TOPIC_HIERARCHY_LIMIT`, checked against 2.0.11). No UTF-8 check.
 pub fn valid_acl_filter(filter: &str) -> bool {
     let b = filter.as_bytes();
     for (i, &c) in b.iter().enumerate() {
@@ -166,8 +167,10 @@ pub fn valid_acl_filter(filter: &str) -> bool {
             _ => {}
         }
     }
-    b.len() <= 65535
+    b.len() <= 65535 && b.iter().filter(|&&c| c == b'/').count() <= TOPIC_HIERARCHY_LIMIT
 }
+
+const TOPIC_HIERARCHY_LIMIT: usize = 200;
 
 /// mosquitto's `mosquitto_topic_matches_sub` on a valid filter and topic:
 /// `+` one level, `#` the rest (including the parent: `a/#` matches `a`),
@@ -671,6 +674,8 @@ mod tests {
         assert!(!topic_matches("a", "a/b"));
         assert!(valid_acl_filter("a/+/#") && valid_acl_filter("+") && valid_acl_filter("a b/c"));
         assert!(!valid_acl_filter("a/+b") && !valid_acl_filter("a/#/b") && !valid_acl_filter("a#"));
+        assert!(valid_acl_filter(&format!("{}b", "a/".repeat(200))));
+        assert!(!valid_acl_filter(&format!("{}b", "a/".repeat(201))));
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! digest of 64 bytes. The fields are found the way mosquitto's `strtok(…, "$")`
 //! finds them, so empty fields (`$$`) are skipped and extra fields after the
 //! digest are ignored. argon2id: unpadded base64, any parameters the `argon2`
-//! crate accepts (2.1 writes `m=47104,t=1,p=1`, 64-byte salt and hash).
+//! crate accepts (2.1 writes `m=47104,t=1,p=1`, 64-byte salt and hash), up to
+//! a memory cost of [`ARGON2_MAX_M_COST`].
 //!
 //! The password is the CONNECT password field; like mosquitto, which handles
 //! it as a C string, bytes from the first NUL on are ignored.
@@ -39,6 +40,10 @@ pub const ARGON2_T_COST: u32 = 1;
 pub const ARGON2_P_COST: u32 = 1;
 pub const ARGON2_SALT_LEN: usize = 64;
 pub const ARGON2_HASH_LEN: usize = 64;
+/// Largest argon2id memory cost accepted when reading (KiB): 1 GiB, twenty
+/// times 2.1's 46 MiB. Larger values would let one login exhaust memory
+/// (the crate allocates `m` KiB per verification), so such lines are dropped.
+pub const ARGON2_MAX_M_COST: u32 = 1024 * 1024;
 
 /// Which algorithm a hash uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -297,7 +302,7 @@ impl PasswordHash {
         let hash = STANDARD_NO_PAD_INDIFFERENT
             .decode(hash_s)
             .map_err(|_| HashError::BadArgon2)?;
-        if salt.len() < argon2::MIN_SALT_LEN {
+        if salt.len() < argon2::MIN_SALT_LEN || m > ARGON2_MAX_M_COST {
             return Err(HashError::BadArgon2);
         }
         let params =
@@ -624,6 +629,9 @@ mod tests {
             "$argon2id$v=19$m=8,t=1,p=1,x=2$c2FsdHNhbHQ$aGFzaGhhc2g",
             "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g$more",
             "$argon2id$v=19$m=8,t=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "$argon2id$v=19$m=8,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "$argon2id$v=19$m=+8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
         ] {
             assert_eq!(
                 PasswordHash::parse(bad).unwrap_err(),

@@ -14,11 +14,34 @@
 //!   the broker applies whatever the ACL file says
 //!   ([`publish_allowed_always`], [`delivery_allowed_always`]).
 //!
+//! * [`passwd_edit`]: pure line edits behind `culex_passwd`.
+//!
 //! Deliberate differences from mosquitto are listed in each module's docs.
+//!
+//! How the broker is expected to use it:
+//!
+//! ```
+//! use culex::auth::{Access, AclFile, PasswordFile, VerifyCache, publish_allowed_always};
+//!
+//! let (pw, logs) = PasswordFile::parse(b"alice:$6$pef+jXZ3jZyYUk7u$FFUnUIRwvfQ7ll33/VyUxIlr1sM9bxtAtrkm9phikeCEN6bcYE7d2iyyY7jb69crDdZZmnuApS1Ff7Pf07fRvg==\n", "passwd");
+//! assert!(logs.is_empty());
+//! let mut cache = VerifyCache::default(); // clear() it when the file is reloaded
+//! // CONNECT with a username: accepted only for a known user + right password
+//! assert!(pw.authenticate_cached(&mut cache, "alice", Some(b"secret")));
+//! assert!(!pw.authenticate_cached(&mut cache, "bob", Some(b"secret")));
+//!
+//! let (acl, _warnings) = AclFile::parse(b"user alice\ntopic readwrite home/#\n", "acl").unwrap();
+//! // incoming PUBLISH: the built-in rules, then the ACL file
+//! let topic = "home/kitchen";
+//! assert!(publish_allowed_always(topic) && acl.check("client-1", Some("alice"), topic, Access::Write));
+//! // each delivery
+//! assert!(!acl.check("client-2", None, topic, Access::Read));
+//! ```
 
 pub mod acl_file;
 pub mod error;
 pub mod hash;
+pub mod passwd_edit;
 pub mod password_file;
 
 pub use acl_file::{Access, AclDecision, AclFile, delivery_allowed_always, publish_allowed_always};

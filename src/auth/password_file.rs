@@ -507,6 +507,27 @@ mod tests {
         assert_eq!(logs[5].level, Level::Notice);
     }
 
+    /// Same outcome as the Debian 2.0.11 broker given this file (checked with
+    /// mosquitto_pub): all six users log in with `secret`, `eof` does not,
+    /// and the only log line is the notice for `eof:`.
+    #[test]
+    fn tokeniser_quirks_checked_against_2_0_11() {
+        let h = "pef+jXZ3jZyYUk7u$FFUnUIRwvfQ7ll33/VyUxIlr1sM9bxtAtrkm9phikeCEN6bcYE7d2iyyY7jb69crDdZZmnuApS1Ff7Pf07fRvg==";
+        let text = format!(
+            "nolead:6${h}\nu2::$6${h}\nsp ace:$6${h}\n::lead:$6${h}\nx:$6$${h}\ny:$6${h}:extra\neof:"
+        );
+        let (f, logs) = PasswordFile::parse(text.as_bytes(), "/tmp/mpt/edge.pw");
+        for u in ["nolead", "u2", "sp ace", "lead", "x", "y"] {
+            assert!(f.authenticate(u, Some(b"secret")), "{u}");
+        }
+        assert!(f.lookup("eof").is_none());
+        assert_eq!(logs.len(), 1);
+        assert_eq!(
+            logs[0].text,
+            "Warning: Invalid line in password file '/tmp/mpt/edge.pw': eof (/tmp/mpt/edge.pw:7)"
+        );
+    }
+
     #[test]
     fn long_fields_and_garbage_never_panic() {
         let long = "u".repeat(70000);
@@ -543,6 +564,31 @@ mod tests {
             "Error opening password file \"/nonexistent/culex/pw\"."
         );
         assert_eq!(err.exit_code(), 13);
+    }
+
+    /// Rough cost of one verification; run with
+    /// `cargo test --lib verify_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn verify_timing() {
+        let (a2, _) = load("mosquitto-2.1.2-argon2id.passwd");
+        let (p7, _) = load("mosquitto-2.1.2.passwd");
+        let cases = [
+            (
+                "argon2id m=47104,t=1,p=1",
+                a2.lookup("alice-argon2id").unwrap(),
+            ),
+            ("$7$ 1000 iterations", p7.lookup("alice").unwrap()),
+            ("$6$", p7.lookup("alice-sha512").unwrap()),
+        ];
+        for (name, h) in cases {
+            let n = 5;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                assert!(h.verify(ALICE.as_bytes()));
+            }
+            eprintln!("{name}: {:?} per verify", t.elapsed() / n);
+        }
     }
 
     #[test]
