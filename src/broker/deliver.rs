@@ -225,7 +225,8 @@ impl Broker {
         let Some(s) = self.sessions.get(key) else {
             return false;
         };
-        if !publish_allowed_always(topic) {
+        // Never `$SYS` (but a bridge's state topic) or `$share`, whatever the ACL says.
+        if !crate::auth::publish_allowed_always(topic) {
             return false;
         }
         match self
@@ -237,19 +238,6 @@ impl Broker {
             None => true,
         }
     }
-}
-
-/// Topics no client may publish to, whatever the ACL says: `$SYS` (except a
-/// bridge's connection state) and `$share`.
-pub(super) fn publish_allowed_always(topic: &str) -> bool {
-    if let Some(rest) = topic.strip_prefix("$SYS/") {
-        let bridge_state = rest
-            .strip_prefix("broker/connection/")
-            .and_then(|r| r.strip_suffix("/state"))
-            .is_some_and(|name| !name.contains('/'));
-        return bridge_state;
-    }
-    !topic.starts_with("$share/")
 }
 
 fn fits(s: &Session, d: &Delivery) -> bool {
