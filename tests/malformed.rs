@@ -25,7 +25,10 @@ fn bystander(port: u16) -> Raw {
     let mut raw = connected(port, "bystander", ProtocolVersion::V311);
     raw.send(&Packet::Subscribe(codec::Subscribe {
         packet_id: codec::PacketId::new(1).unwrap(),
-        filters: vec![(TopicFilter::new("ok/#").unwrap(), SubscriptionOptions::with_qos(Qos::AtMostOnce))],
+        filters: vec![(
+            TopicFilter::new("ok/#").unwrap(),
+            SubscriptionOptions::with_qos(Qos::AtMostOnce),
+        )],
         properties: Default::default(),
     }));
     assert!(matches!(raw.recv(), Some(Packet::Suback(_))));
@@ -58,18 +61,34 @@ fn each_malformed_packet_closes_only_its_connection() {
     let mut by = bystander(b.port);
     let connect311 = {
         let mut v = Vec::new();
-        codec::encode(&connect_packet(ProtocolVersion::V311, "bad", None), ProtocolVersion::V311, &mut v);
+        codec::encode(
+            &connect_packet(ProtocolVersion::V311, "bad", None),
+            ProtocolVersion::V311,
+            &mut v,
+        );
         v
     };
     let cases: Vec<(&str, Vec<u8>)> = vec![
         // Remaining length with a fifth continuation byte.
-        ("bad-remaining-length", vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+        (
+            "bad-remaining-length",
+            vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+        ),
         // SUBSCRIBE with reserved flags 0000 instead of 0010.
-        ("subscribe-reserved-flags", vec![0x80, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x00]),
+        (
+            "subscribe-reserved-flags",
+            vec![0x80, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x00],
+        ),
         // PUBLISH to a wildcard topic.
-        ("publish-wildcard", vec![0x30, 0x05, 0x00, 0x03, b'a', b'/', b'#']),
+        (
+            "publish-wildcard",
+            vec![0x30, 0x05, 0x00, 0x03, b'a', b'/', b'#'],
+        ),
         // PUBLISH QoS 3.
-        ("publish-qos3", vec![0x36, 0x05, 0x00, 0x01, b'a', 0x00, 0x01]),
+        (
+            "publish-qos3",
+            vec![0x36, 0x05, 0x00, 0x01, b'a', 0x00, 0x01],
+        ),
         // A second CONNECT.
         ("second-connect", connect311.clone()),
         // Larger than max_packet_size 1000.
@@ -97,11 +116,15 @@ fn garbage_before_connect_is_refused() {
     assert!(raw.closed());
     // Unknown protocol name: closed without CONNACK.
     let mut raw = Raw::connect(b.port);
-    raw.send_raw(&[0x10, 0x0C, 0x00, 0x04, b'H', b'T', b'T', b'P', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00]);
+    raw.send_raw(&[
+        0x10, 0x0C, 0x00, 0x04, b'H', b'T', b'T', b'P', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00,
+    ]);
     assert!(raw.recv().is_none());
     // Unknown protocol level: CONNACK 1, then closed.
     let mut raw = Raw::connect(b.port);
-    raw.send_raw(&[0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x06, 0x02, 0x00, 0x3C, 0x00, 0x01, b'x']);
+    raw.send_raw(&[
+        0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x06, 0x02, 0x00, 0x3C, 0x00, 0x01, b'x',
+    ]);
     match raw.recv() {
         Some(Packet::Connack(c)) => assert_eq!(c.code, 1),
         other => panic!("expected CONNACK 1, got {other:?}"),
@@ -119,21 +142,47 @@ fn v5_gets_the_disconnect_reason_the_standard_requires() {
     let b = broker();
     let cases: Vec<(&str, Vec<u8>, u8)> = vec![
         // Topic alias 0 [MQTT-3.3.2-8].
-        ("alias-zero", vec![0x30, 0x08, 0x00, 0x01, b'a', 0x03, 0x23, 0x00, 0x00, b'x'], 0x94),
+        (
+            "alias-zero",
+            vec![0x30, 0x08, 0x00, 0x01, b'a', 0x03, 0x23, 0x00, 0x00, b'x'],
+            0x94,
+        ),
         // Topic alias above the maximum (10).
-        ("alias-11", vec![0x30, 0x08, 0x00, 0x01, b'a', 0x03, 0x23, 0x00, 0x0B, b'x'], 0x94),
+        (
+            "alias-11",
+            vec![0x30, 0x08, 0x00, 0x01, b'a', 0x03, 0x23, 0x00, 0x0B, b'x'],
+            0x94,
+        ),
         // Duplicated property (two payload format indicators).
-        ("dup-property", vec![0x30, 0x09, 0x00, 0x01, b'a', 0x04, 0x01, 0x00, 0x01, 0x00, b'x'], 0x82),
+        (
+            "dup-property",
+            vec![
+                0x30, 0x09, 0x00, 0x01, b'a', 0x04, 0x01, 0x00, 0x01, 0x00, b'x',
+            ],
+            0x82,
+        ),
         // A property not allowed on PUBLISH (session expiry interval).
-        ("wrong-property", vec![0x30, 0x0A, 0x00, 0x01, b'a', 0x05, 0x11, 0, 0, 0, 1, b'x'], 0x81),
+        (
+            "wrong-property",
+            vec![0x30, 0x0A, 0x00, 0x01, b'a', 0x05, 0x11, 0, 0, 0, 1, b'x'],
+            0x81,
+        ),
         // Bad UTF-8 in the topic.
-        ("bad-utf8", vec![0x30, 0x06, 0x00, 0x02, 0xC3, 0x28, 0x00, b'x'], 0x81),
+        (
+            "bad-utf8",
+            vec![0x30, 0x06, 0x00, 0x02, 0xC3, 0x28, 0x00, b'x'],
+            0x81,
+        ),
         // Above max_packet_size.
-        ("too-large", {
-            let mut v = vec![0x30, 0xEA, 0x07, 0x00, 0x01, b'a', 0x00];
-            v.extend(std::iter::repeat_n(b'x', 1000));
-            v
-        }, 0x95),
+        (
+            "too-large",
+            {
+                let mut v = vec![0x30, 0xEA, 0x07, 0x00, 0x01, b'a', 0x00];
+                v.extend(std::iter::repeat_n(b'x', 1000));
+                v
+            },
+            0x95,
+        ),
     ];
     for (name, bytes, code) in cases {
         let mut raw = connected(b.port, name, ProtocolVersion::V5);

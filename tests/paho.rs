@@ -46,7 +46,11 @@ fn scenario(port: u16, name: &str) -> String {
     }
     let _ = child.kill();
     let out = child.wait_with_output().expect("output");
-    assert!(out.status.success(), "paho scenario {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "paho scenario {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -80,7 +84,20 @@ fn paho_publishes_and_subscribes_at_every_qos() {
         let port = b.port.to_string();
         run_client(
             "mosquitto_pub",
-            &["-h", "127.0.0.1", "-p", &port, "-u", "alice", "-P", "secret", "-t", "paho/retained", "-r", "-n"],
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-u",
+                "alice",
+                "-P",
+                "secret",
+                "-t",
+                "paho/retained",
+                "-r",
+                "-n",
+            ],
             Duration::from_secs(5),
         );
     }
