@@ -194,3 +194,84 @@ fn takeover_disconnects_the_old_connection() {
     second.send(&Packet::Pingreq);
     assert_eq!(second.recv(), Some(Packet::Pingresp));
 }
+
+#[test]
+fn one_subscribe_with_500_filters() {
+    let b = broker();
+    let mut raw = Raw::connect(b.port);
+    raw.send(&connect_packet(
+        ProtocolVersion::V311,
+        "ha",
+        Some(("alice", "secret")),
+    ));
+    assert!(matches!(raw.recv(), Some(Packet::Connack(a)) if a.code == 0));
+    let filters = (0..500)
+        .map(|i| {
+            let qos = Qos::from_u8((i % 3) as u8).unwrap();
+            (
+                codec::TopicFilter::new(format!("homeassistant/sensor/{i}/+")).unwrap(),
+                codec::SubscriptionOptions::with_qos(qos),
+            )
+        })
+        .collect();
+    raw.send(&Packet::Subscribe(codec::Subscribe {
+        packet_id: codec::PacketId::new(9).unwrap(),
+        filters,
+        properties: Default::default(),
+    }));
+    match raw.recv() {
+        Some(Packet::Suback(s)) => {
+            assert_eq!(s.packet_id.get(), 9);
+            assert_eq!(s.codes, (0..500).map(|i| (i % 3) as u8).collect::<Vec<_>>());
+        }
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    publish(
+        b.port,
+        "mqttv311",
+        "homeassistant/sensor/499/config",
+        "last",
+        1,
+        false,
+    );
+    match raw.recv() {
+        Some(Packet::Publish(p)) => {
+            assert_eq!(p.topic, "homeassistant/sensor/499/config");
+            assert_eq!(p.payload, b"last");
+            assert_eq!(p.qos, Qos::AtLeastOnce);
+        }
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+}
+
+#[test]
+fn silent_client_is_dropped_after_one_and_a_half_keep_alives_and_its_will_sent() {
+    let b = broker();
+    let sub = subscriber(b.port, "mqttv311", "ka/#", 0, 1, &[]);
+    let mut raw = Raw::connect(b.port);
+    let Packet::Connect(mut c) =
+        connect_packet(ProtocolVersion::V311, "sleepy", Some(("alice", "secret")))
+    else {
+        unreachable!()
+    };
+    c.keep_alive = 1;
+    c.will = Some(codec::Will {
+        topic: codec::TopicName::new("ka/sleepy").unwrap(),
+        payload: b"timed out".to_vec(),
+        qos: Qos::AtMostOnce,
+        retain: false,
+        properties: Default::default(),
+    });
+    raw.send(&Packet::Connect(c));
+    assert!(matches!(raw.recv(), Some(Packet::Connack(a)) if a.code == 0));
+    let start = std::time::Instant::now();
+    assert!(raw.closed());
+    let waited = start.elapsed();
+    // 1.5 × 1 s rounds down to 1 s in mosquitto's integer arithmetic.
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    assert_eq!(sub.output(T).0, "ka/sleepy timed out\n");
+    b.wait_log("Client sleepy has exceeded timeout, disconnecting.");
+}
