@@ -5,8 +5,8 @@
 //! build only reads the files anyway. So culex reads `/etc/passwd` and
 //! `/etc/group` itself, the way the `files` NSS backend does:
 //!
-//! - blank lines and lines starting with `#` (after leading blanks) are
-//!   skipped, as are NIS compat entries (`+…`, `-…`);
+//! - leading blanks are ignored; blank lines and lines starting with `#`
+//!   are skipped, as are NIS compat entries (`+…`, `-…`);
 //! - a malformed line (too few fields, empty name, non-numeric or `-1`
 //!   id) is skipped, never an error: one bad line must not hide the others;
 //! - the first entry with a given name wins, as with `getpwnam`;
@@ -14,6 +14,10 @@
 //!
 //! The root directory is a parameter so tests (and chroot-like setups) can
 //! point at their own `etc/passwd`.
+//!
+//! Deliberate difference from mosquitto: users that exist only in another
+//! NSS source (LDAP, sssd, systemd-homed, …) are not found. A service
+//! account such as `mosquitto` lives in `/etc/passwd` on Debian and Alpine.
 
 use std::path::{Path, PathBuf};
 
@@ -66,9 +70,9 @@ fn parse_id(field: &str) -> Option<u32> {
 /// not NIS compat markers.
 fn entry_lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines().filter_map(|line| {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        // glibc's files backend skips leading blanks before parsing.
+        let line = line.strip_suffix('\r').unwrap_or(line).trim_start();
+        if line.is_empty() || line.starts_with('#') {
             return None;
         }
         if line.starts_with('+') || line.starts_with('-') {
@@ -157,6 +161,11 @@ impl UserDb {
         )
     }
 
+    /// The running system's database (`/etc/passwd`, `/etc/group`).
+    pub fn system() -> UserDb {
+        UserDb::load(Path::new("/"))
+    }
+
     /// Builds the database from file contents.
     pub fn from_text(passwd: &str, group: &str) -> UserDb {
         UserDb {
@@ -232,6 +241,7 @@ toobig:x:4294967296:1::/:/bin/sh
 +nisuser::::::
 -other::::::
 crlf:x:7:8::/home/crlf:/bin/sh\r
+  indented:x:11:11::/:/bin/sh
 colons:x:9:9:g:/h:/bin/sh:extra
 mosquitto:x:2000:2000:dup:/dup:/bin/sh
 ";
@@ -268,7 +278,17 @@ empty:x:40:,,
     fn passwd_skips_malformed_and_comments() {
         let users = parse_passwd(PASSWD);
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
-        assert_eq!(names, ["root", "mosquitto", "crlf", "colons", "mosquitto"]);
+        assert_eq!(
+            names,
+            [
+                "root",
+                "mosquitto",
+                "crlf",
+                "indented",
+                "colons",
+                "mosquitto"
+            ]
+        );
         for bad in [
             "broken", "short", "baduid", "neguid", "minusone", "toobig", "+nisuser", "#",
         ] {
@@ -334,6 +354,14 @@ empty:x:40:,,
         assert_eq!(db.user("mosquitto").unwrap().uid, 1883);
         assert_eq!(db.supplementary_groups("mosquitto"), [50, 10, 20]);
         assert_eq!(db.group("wheel").unwrap().gid, 10);
+    }
+
+    #[test]
+    fn system_database() {
+        // Every Linux system this runs on has root as uid 0 in /etc/passwd.
+        if Path::new("/etc/passwd").exists() {
+            assert_eq!(UserDb::system().user("root").map(|u| u.uid), Some(0));
+        }
     }
 
     #[test]
