@@ -33,6 +33,8 @@ pub enum StartupError {
     /// change what clients see or weaken security.
     Unsupported(String),
     Io(String),
+    /// Already logged; exit with this status.
+    Exit(i32),
 }
 
 impl StartupError {
@@ -43,6 +45,7 @@ impl StartupError {
             StartupError::AclFile(_, e) => e.exit_code(),
             StartupError::Listen(_) | StartupError::Io(_) => 1,
             StartupError::Unsupported(_) => 3,
+            StartupError::Exit(code) => *code,
         }
     }
 
@@ -56,6 +59,7 @@ impl StartupError {
             }
             StartupError::Listen(e) => vec![e.to_string()],
             StartupError::Unsupported(m) | StartupError::Io(m) => vec![m.clone()],
+            StartupError::Exit(_) => Vec::new(),
         }
     }
 }
@@ -105,6 +109,18 @@ pub fn read_config(options: &CliOptions) -> Result<Config, StartupError> {
     Ok(config)
 }
 
+fn log_pairs(lines: &[(crate::logging::LogType, String)]) {
+    use crate::logging::LogType;
+    for (kind, text) in lines {
+        match kind {
+            LogType::Error => log::error!("{text}"),
+            LogType::Warning => log::warn!("{text}"),
+            LogType::Notice => crate::notice!("{text}"),
+            _ => log::info!("{text}"),
+        }
+    }
+}
+
 fn log_parse_messages(messages: &[config::ParseMessage]) {
     for m in messages {
         match m.level {
@@ -122,6 +138,26 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
         log::info!("Configuration file is OK.");
         return Ok(());
     }
+    // mosquitto's order (broker-behaviour.md §1): drop privileges, then
+    // daemonise, write the pid file, open files and sockets as that user.
+    let outcome = crate::sys::privileges::drop_privileges(&config.user, std::path::Path::new("/"));
+    match outcome {
+        Ok(o) => log_pairs(&o.log_lines()),
+        Err(e) => {
+            log_pairs(&e.log_lines());
+            return Err(StartupError::Exit(e.exit_code()));
+        }
+    }
+    if options.daemon {
+        crate::sys::daemon::daemonise().map_err(|e| StartupError::Io(e.to_string()))?;
+    }
+    let pid_file = match &config.pid_file {
+        Some(path) => Some(
+            crate::sys::pidfile::PidFile::write(path)
+                .map_err(|e| StartupError::Io(e.to_string()))?,
+        ),
+        None => None,
+    };
     sink::configure(log_settings(
         &config.logging,
         options.verbose,
@@ -154,10 +190,14 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
     let mut event_loop = EventLoop::new(broker, bound, signals)
         .map_err(|e| StartupError::Io(format!("Error: {e}")))?;
     log::info!("{} running", cli::version_line());
+    // systemd Type=notify (Debian's unit) waits for this.
+    let _ = crate::sys::notify::ready();
     let mut control = reload::Reloader::new(options.clone(), config);
-    event_loop
-        .run(&mut control)
-        .map_err(|e| StartupError::Io(format!("Error: {e}")))?;
+    let result = event_loop.run(&mut control);
+    let _ = crate::sys::notify::notify(crate::sys::notify::STOPPING);
     log::info!("{} terminating", cli::version_line());
-    Ok(())
+    if let Some(p) = pid_file {
+        p.remove();
+    }
+    result.map_err(|e| StartupError::Io(format!("Error: {e}")))
 }

@@ -40,6 +40,10 @@ impl Culex {
         for (name, data) in files {
             std::fs::write(dir.path().join(name), data).expect("write file");
         }
+        // Started as root (CI, the Docker image), culex drops to user
+        // `mosquitto` before reading its files, as mosquitto does: let that
+        // user in.
+        world_readable(dir.path());
         let text = config
             .replace("{port}", &port.to_string())
             .replace("{dir}", &dir.path().display().to_string());
@@ -135,6 +139,18 @@ impl Drop for Culex {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Opens `dir` (and the files in it) to every user, for a broker that has
+/// dropped root.
+pub fn world_readable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
         }
     }
 }
