@@ -168,7 +168,7 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
         Some(path) => log::info!("Config loaded from {}.", path.display()),
         None => log::info!("Using default config."),
     }
-    let security = security::load(&config)?;
+    let security = security::load(&config, security::Strictness::DropBadLines)?;
     let listeners = listener_settings(&config, security);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -29,7 +29,7 @@ impl Reloader {
         } else {
             self.config.clone()
         };
-        let security = security::load(&new)?;
+        let security = security::load(&new, security::Strictness::RefuseBadFile)?;
         if security.len() != broker_listener_count(broker) {
             return Err(super::StartupError::Unsupported(
                 "Error: It is not currently possible to add/remove listeners when reloading the config file."

@@ -54,19 +54,39 @@ fn log_lines(lines: &[auth::LogLine]) {
     }
 }
 
+/// How strictly to read password files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// Start-up: mosquitto 2.0's rule, an unusable line is logged and
+    /// dropped, the rest is used.
+    DropBadLines,
+    /// SIGHUP: a file with any unusable line is refused whole, so a
+    /// half-written or garbage file never replaces working credentials.
+    RefuseBadFile,
+}
+
 /// The broker-side security of every listener, in listener order.
-pub fn load(config: &Config) -> Result<Vec<broker::Security>, StartupError> {
+pub fn load(
+    config: &Config,
+    strictness: Strictness,
+) -> Result<Vec<broker::Security>, StartupError> {
     let mut passwords: HashMap<PathBuf, Rc<Passwords>> = HashMap::new();
     let mut acls: HashMap<PathBuf, Rc<Acl>> = HashMap::new();
     let mut out = Vec::with_capacity(config.listeners.len());
     for listener in &config.listeners {
-        out.push(security_for(&listener.security, &mut passwords, &mut acls)?);
+        out.push(security_for(
+            &listener.security,
+            strictness,
+            &mut passwords,
+            &mut acls,
+        )?);
     }
     Ok(out)
 }
 
 fn security_for(
     s: &config::Security,
+    strictness: Strictness,
     passwords: &mut HashMap<PathBuf, Rc<Passwords>>,
     acls: &mut HashMap<PathBuf, Rc<Acl>>,
 ) -> Result<broker::Security, StartupError> {
@@ -77,6 +97,13 @@ fn security_for(
             None => {
                 let (file, lines) = PasswordFile::load(path).map_err(StartupError::PasswordFile)?;
                 log_lines(&lines);
+                let broken = lines.iter().any(|l| l.level == auth::Level::Error);
+                if broken && strictness == Strictness::RefuseBadFile {
+                    return Err(StartupError::Unsupported(format!(
+                        "Error: Password file \"{}\" has unusable lines; keeping the previous one.",
+                        path.display()
+                    )));
+                }
                 let p = Rc::new(Passwords {
                     file,
                     cache: RefCell::new(VerifyCache::new(1024)),

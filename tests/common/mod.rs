@@ -352,3 +352,95 @@ pub fn connect_packet(version: ProtocolVersion, id: &str, user: Option<(&str, &s
         properties: codec::Properties::default(),
     }))
 }
+
+impl Raw {
+    /// Connects with the given id/credentials (3.1.1 unless `version` is
+    /// changed first) and expects CONNACK 0.
+    pub fn login(port: u16, version: ProtocolVersion, id: &str, user: Option<(&str, &str)>) -> Raw {
+        let mut raw = Raw::connect(port);
+        raw.version = version;
+        raw.send(&connect_packet(version, id, user));
+        match raw.recv() {
+            Some(Packet::Connack(c)) if c.code == 0 => raw,
+            other => panic!("{id}: expected CONNACK 0, got {other:?}"),
+        }
+    }
+
+    /// Subscribes to each filter at QoS 0..2 and returns the SUBACK codes.
+    pub fn subscribe(&mut self, filters: &[(&str, u8)]) -> Vec<u8> {
+        let filters = filters
+            .iter()
+            .map(|(f, q)| {
+                (
+                    codec::TopicFilter::new(*f).expect("filter"),
+                    codec::SubscriptionOptions::with_qos(codec::Qos::from_u8(*q).expect("qos")),
+                )
+            })
+            .collect();
+        self.send(&Packet::Subscribe(codec::Subscribe {
+            packet_id: codec::PacketId::new(1).expect("id"),
+            filters,
+            properties: Default::default(),
+        }));
+        loop {
+            match self.recv() {
+                Some(Packet::Suback(s)) => return s.codes,
+                Some(_) => continue,
+                None => panic!("no SUBACK"),
+            }
+        }
+    }
+
+    /// Publishes and returns the acknowledgement's reason code (QoS 1/2), or
+    /// None for QoS 0.
+    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: u8, retain: bool) -> Option<u8> {
+        let qos = codec::Qos::from_u8(qos).expect("qos");
+        self.send(&Packet::Publish(codec::Publish {
+            dup: false,
+            qos,
+            retain,
+            topic: topic.to_string(),
+            packet_id: (qos != codec::Qos::AtMostOnce)
+                .then(|| codec::PacketId::new(77).expect("id")),
+            payload: payload.to_vec(),
+            properties: Default::default(),
+        }));
+        match qos {
+            codec::Qos::AtMostOnce => None,
+            _ => loop {
+                match self.recv() {
+                    Some(Packet::Puback(a)) | Some(Packet::Pubrec(a)) => {
+                        if qos == codec::Qos::ExactlyOnce {
+                            self.send(&Packet::Pubrel(codec::Ack::new(a.packet_id)));
+                            while !matches!(self.recv(), Some(Packet::Pubcomp(_)) | None) {}
+                        }
+                        return Some(a.reason);
+                    }
+                    Some(_) => continue,
+                    None => panic!("no acknowledgement"),
+                }
+            },
+        }
+    }
+
+    /// Every PUBLISH that arrives within `quiet` of the previous packet:
+    /// (topic, payload, retain), acknowledging QoS 1.
+    pub fn collect(&mut self, quiet: Duration) -> Vec<(String, String, bool)> {
+        let _ = self.stream.set_read_timeout(Some(quiet));
+        let mut got = Vec::new();
+        while let Some(p) = self.recv() {
+            if let Packet::Publish(m) = p {
+                if let Some(id) = m.packet_id {
+                    self.send(&Packet::Puback(codec::Ack::new(id)));
+                }
+                got.push((
+                    m.topic,
+                    String::from_utf8_lossy(&m.payload).into_owned(),
+                    m.retain,
+                ));
+            }
+        }
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(5)));
+        got
+    }
+}

@@ -1,0 +1,90 @@
+//! Several listeners, `per_listener_settings`, and the 2.1 listener options.
+
+mod common;
+
+use common::*;
+use culex::codec::{Packet, ProtocolVersion};
+
+const PASSWD: &[u8] = include_bytes!("../testdata/passwd/pbkdf2.passwd");
+const SHA512: &[u8] = include_bytes!("../testdata/passwd/sha512.passwd");
+
+fn code(port: u16, version: ProtocolVersion, user: Option<(&str, &str)>) -> u8 {
+    let mut raw = Raw::connect(port);
+    raw.version = version;
+    raw.send(&connect_packet(version, "probe", user));
+    match raw.recv() {
+        Some(Packet::Connack(c)) => c.code,
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
+
+#[test]
+fn per_listener_settings_true_each_listener_enforces_its_own_rules() {
+    let second = free_port();
+    let third = free_port();
+    let config = format!(
+        "per_listener_settings true\n\
+         listener {{port}} 127.0.0.1\nallow_anonymous true\n\
+         listener {second} 127.0.0.1\nallow_anonymous false\npassword_file {{dir}}/pbkdf2\n\
+         listener {third} 127.0.0.1\npassword_file {{dir}}/sha512\nacl_file {{dir}}/acl\n"
+    );
+    let b = Culex::start_with(
+        &config,
+        &[
+            ("pbkdf2", PASSWD),
+            ("sha512", SHA512),
+            ("acl", b"user bob\ntopic read only/bob\n"),
+        ],
+    );
+    let v = ProtocolVersion::V311;
+    // First: anonymous welcome, no password file (any credentials pass).
+    assert_eq!(code(b.port, v, None), 0);
+    assert_eq!(code(b.port, v, Some(("alice", "whatever"))), 0);
+    // Second: passwords from the $7$ file only.
+    assert_eq!(code(second, v, None), 5);
+    assert_eq!(code(second, v, Some(("alice", "secret"))), 0);
+    assert_eq!(code(second, v, Some(("alice", "wrong"))), 5);
+    // Third: allow_anonymous defaults to false per listener; its own file.
+    assert_eq!(code(third, v, None), 5);
+    assert_eq!(code(third, v, Some(("bob", "p@ss w0rd:with:colons"))), 0);
+    // ... and its own ACL: bob reads only/bob there.
+    let mut bob = Raw::login(third, v, "bob3", Some(("bob", "p@ss w0rd:with:colons")));
+    bob.subscribe(&[("#", 0)]);
+    let mut anon = Raw::login(b.port, v, "anon1", None);
+    anon.publish("only/bob", b"for bob", 0, false);
+    anon.publish("other", b"not for bob", 0, false);
+    assert_eq!(
+        bob.collect(std::time::Duration::from_millis(400)),
+        vec![("only/bob".into(), "for bob".into(), false)]
+    );
+}
+
+#[test]
+fn per_listener_settings_false_one_set_for_all() {
+    let second = free_port();
+    let config = format!(
+        "listener {{port}} 127.0.0.1\nallow_anonymous true\n\
+         listener {second} 127.0.0.1\npassword_file {{dir}}/pbkdf2\n"
+    );
+    let b = Culex::start_with(&config, &[("pbkdf2", PASSWD)]);
+    let v = ProtocolVersion::V311;
+    for port in [b.port, second] {
+        assert_eq!(code(port, v, None), 0, "anonymous on {port}");
+        assert_eq!(code(port, v, Some(("alice", "secret"))), 0);
+        assert_eq!(code(port, v, Some(("alice", "bad"))), 5);
+    }
+}
+
+#[test]
+fn listener_allow_anonymous_and_accept_protocol_versions() {
+    let second = free_port();
+    let config = format!(
+        "allow_anonymous false\n\
+         listener {{port}} 127.0.0.1\nlistener_allow_anonymous true\naccept_protocol_versions 5\n\
+         listener {second} 127.0.0.1\n"
+    );
+    let b = Culex::start(&config);
+    assert_eq!(code(b.port, ProtocolVersion::V5, None), 0);
+    assert_eq!(code(b.port, ProtocolVersion::V311, None), 1);
+    assert_eq!(code(second, ProtocolVersion::V311, None), 5);
+}
