@@ -65,6 +65,7 @@ pub fn broker_settings(config: &Config) -> BrokerSettings {
         persistent_client_expiration: l.persistent_client_expiration.map(Duration::from_secs),
         connection_messages: config.logging.connection_messages,
         connect_timeout: Duration::from_secs(10),
+        sys_interval: config.sys_interval,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod settings;
 pub mod stats;
 mod subscribe;
 pub mod subscriptions;
+pub mod sys_tree;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -105,6 +106,7 @@ pub struct Broker {
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// Scratch space reused by every routed message.
     matches: Vec<Match>,
+    sys: sys_tree::SysTree,
     serial: u64,
     rng: u64,
     pub stats: Stats,
@@ -114,6 +116,7 @@ impl Broker {
     /// `seed` feeds generated client ids; pass something random.
     pub fn new(settings: BrokerSettings, listeners: Vec<ListenerSettings>, seed: u64) -> Broker {
         Broker {
+            sys: sys_tree::SysTree::new(settings.sys_interval),
             settings,
             listeners,
             conns: HashMap::new(),
@@ -295,11 +298,18 @@ impl Broker {
                 Timer::Session(key, serial) => self.check_session_timer(key, serial, now, out),
             }
         }
+        if self.sys_due(now) {
+            self.update_sys(now, out);
+        }
     }
 
     /// When `tick` next has work, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((when, _))| *when)
+        let timer = self.timers.peek().map(|Reverse((when, _))| *when);
+        match (timer, self.sys.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Server shutdown: every client that still has a will gets it

@@ -114,6 +114,8 @@ pub struct BrokerSettings {
     pub connection_messages: bool,
     /// How long a socket may stay open without sending CONNECT.
     pub connect_timeout: Duration,
+    /// `$SYS` update period in seconds; 0 disables `$SYS`.
+    pub sys_interval: u32,
 }
 
 impl Default for BrokerSettings {
@@ -133,6 +135,7 @@ impl Default for BrokerSettings {
             persistent_client_expiration: None,
             connection_messages: true,
             connect_timeout: Duration::from_secs(10),
+            sys_interval: 0,
         }
     }
 }

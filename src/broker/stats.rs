@@ -4,6 +4,11 @@
 pub struct Stats {
     /// All MQTT packets received.
     pub messages_received: u64,
+    /// All MQTT packets sent (counted by the network layer).
+    pub messages_sent: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub publish_bytes_sent: u64,
     pub publish_received: u64,
     pub publish_sent: u64,
     pub publish_dropped: u64,

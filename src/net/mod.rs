@@ -105,10 +105,18 @@ impl EventLoop {
         &self.broker
     }
 
+    /// Starts the broker's clocks (`$SYS` uptime, version) at loop start.
+    fn start(&mut self) {
+        self.broker.start(Instant::now(), &mut self.actions);
+        self.apply_actions();
+        self.flush_dirty();
+    }
+
     /// Runs until SIGTERM/SIGINT. On the way out every client is
     /// disconnected (wills published) and `control.save` runs once.
     pub fn run(&mut self, control: &mut dyn Control) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        self.start();
         loop {
             let now = Instant::now();
             let timeout = self
@@ -252,6 +260,7 @@ impl EventLoop {
                     return;
                 }
             };
+            self.broker.stats.bytes_received += n as u64;
             // Decode from the scratch buffer directly unless a partial packet
             // is waiting; keep only the incomplete tail.
             let mut input = std::mem::take(&mut conn.pending);
@@ -321,14 +330,20 @@ impl EventLoop {
                     if conn.out.len() == conn.out_pos {
                         self.dirty.push(id);
                     }
+                    let before = conn.out.len();
+                    self.broker.stats.messages_sent += 1;
                     match &outbound {
-                        Outbound::Publish(p) => codec::encode_publish(p, version, &mut conn.out),
+                        Outbound::Publish(p) => {
+                            self.broker.stats.publish_bytes_sent += p.message.payload.len() as u64;
+                            codec::encode_publish(p, version, &mut conn.out)
+                        }
                         other => {
                             if let Some(packet) = other.to_packet() {
                                 codec::encode(&packet, version, &mut conn.out);
                             }
                         }
                     }
+                    self.broker.stats.bytes_sent += (conn.out.len() - before) as u64;
                 }
                 Action::Close(id) => {
                     if let Some(conn) = self.conns.get_mut(id) {

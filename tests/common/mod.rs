@@ -426,9 +426,21 @@ impl Raw {
     /// Every PUBLISH that arrives within `quiet` of the previous packet:
     /// (topic, payload, retain), acknowledging QoS 1.
     pub fn collect(&mut self, quiet: Duration) -> Vec<(String, String, bool)> {
+        self.collect_until(quiet, Duration::from_secs(10))
+    }
+
+    /// Like `collect`, but stops after `total` even if messages keep coming.
+    pub fn collect_until(
+        &mut self,
+        quiet: Duration,
+        total: Duration,
+    ) -> Vec<(String, String, bool)> {
         let _ = self.stream.set_read_timeout(Some(quiet));
+        let deadline = Instant::now() + total;
         let mut got = Vec::new();
-        while let Some(p) = self.recv() {
+        while Instant::now() < deadline
+            && let Some(p) = self.recv()
+        {
             if let Packet::Publish(m) = p {
                 if let Some(id) = m.packet_id {
                     self.send(&Packet::Puback(codec::Ack::new(id)));
