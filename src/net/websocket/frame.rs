@@ -50,8 +50,20 @@ fn push_length(len: usize, mask_bit: u8, out: &mut Vec<u8>) {
 /// frame's payload.
 pub(crate) fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: u64) {
     let start = (offset & 3) as usize;
-    for (i, b) in data.iter_mut().enumerate() {
-        *b ^= mask[(start + i) & 3];
+    let key = [
+        mask[start],
+        mask[(start + 1) & 3],
+        mask[(start + 2) & 3],
+        mask[(start + 3) & 3],
+    ];
+    let word = u32::from_ne_bytes(key);
+    let mut chunks = data.chunks_exact_mut(4);
+    for c in &mut chunks {
+        let v = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) ^ word;
+        c.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (b, k) in chunks.into_remainder().iter_mut().zip(key) {
+        *b ^= k;
     }
 }
 
