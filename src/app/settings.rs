@@ -7,7 +7,10 @@ use crate::broker::{self, BrokerSettings, ListenerSettings};
 use crate::codec::ProtocolVersion;
 use crate::config::{Config, LogDest, LogTypes, Logging, Protocol, SocketDomain};
 use crate::logging::{LogType, sink};
-use crate::net::ListenSpec;
+use std::path::PathBuf;
+
+use crate::net::websocket::WsOptions;
+use crate::net::{ListenSpec, TransportLayer};
 
 use super::StartupError;
 
@@ -30,9 +33,9 @@ pub fn check_supported(config: &Config) -> Result<(), StartupError> {
                 "Error: mount_point is not supported by culex yet.".to_string(),
             ));
         }
-        if l.protocol != Protocol::Mqtt {
+        if l.protocol == Protocol::HttpApi {
             return Err(StartupError::Unsupported(
-                "Error: Only 'protocol mqtt' listeners are supported by culex yet.".to_string(),
+                "Error: 'protocol http_api' listeners are not supported by culex yet.".to_string(),
             ));
         }
     }
@@ -113,6 +116,17 @@ pub fn listen_specs(config: &Config) -> Vec<ListenSpec> {
             ipv6_only: l.socket_domain == Some(SocketDomain::Ipv6),
             bind_interface: l.bind_interface.clone(),
             max_connections: l.max_connections,
+            transport: match l.protocol {
+                Protocol::Websockets => vec![TransportLayer::WebSocket(WsOptions {
+                    http_dir: l.http_dir.as_ref().map(PathBuf::from),
+                    allowed_origins: l.websockets_origins.clone(),
+                    max_frame: match config.limits.max_packet_size {
+                        0 => WsOptions::default().max_frame,
+                        n => n as usize + 16,
+                    },
+                })],
+                _ => Vec::new(),
+            },
         })
         .collect()
 }

@@ -597,10 +597,7 @@ impl Parser {
                 None => self.msg(Error, empty(name)),
                 Some(b"mqtt") => self.cur_listener().l.protocol = super::model::Protocol::Mqtt,
                 Some(b"websockets") => {
-                    return Err(refuse(
-                        "protocol websockets",
-                        "websockets are not supported by culex yet",
-                    ));
+                    self.cur_listener().l.protocol = super::model::Protocol::Websockets
                 }
                 Some(b"http_api") => {
                     return Err(refuse(

@@ -704,10 +704,7 @@ fn refused_directives_exit_3_with_name_and_line() {
             );
         }
     }
-    for (p, line) in [
-        ("websockets", "protocol websockets"),
-        ("http_api", "protocol http_api"),
-    ] {
+    for (p, line) in [("http_api", "protocol http_api")] {
         let e = err(&format!("listener 9001\n{line}\n"));
         assert!(e.starts_with(&format!(
             "Error: The 'protocol {p}' option is not supported by culex"
@@ -741,7 +738,7 @@ fn warn_directives_are_recorded() {
     let c = ok(
         "listener 1\nmemory_limit 100\nlog_facility 3\nwebsockets_log_level 1\nenable_control_api false\nhttp_dir /x\nwebsockets_origin a\nwebsockets_origin b\nwebsockets_headers_size 10\n",
     );
-    assert_eq!(c.warnings.len(), 8);
+    assert_eq!(c.warnings.len(), 5);
     assert!(c.warnings[0].starts_with("Warning: The 'memory_limit' option has no effect in culex"));
     assert_eq!(c.limits.memory_limit, 100);
     assert_eq!(c.logging.facility, Some(3));

@@ -23,6 +23,33 @@ pub struct ListenSpec {
     pub bind_interface: Option<String>,
     /// Extra connections are closed at once; `None` = unlimited.
     pub max_connections: Option<u32>,
+    /// Byte transforms every connection of this listener gets, nearest the
+    /// socket first (TLS, then WebSocket framing). Empty for plain MQTT.
+    pub transport: Vec<TransportLayer>,
+}
+
+/// How to build one layer of a connection's transport stack.
+#[derive(Clone)]
+pub enum TransportLayer {
+    WebSocket(crate::net::websocket::WsOptions),
+}
+
+impl std::fmt::Debug for TransportLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportLayer::WebSocket(_) => f.write_str("WebSocket"),
+        }
+    }
+}
+
+impl TransportLayer {
+    pub fn build(&self) -> Box<dyn crate::net::layer::Layer> {
+        match self {
+            TransportLayer::WebSocket(opts) => {
+                Box::new(crate::net::websocket::WsLayer::new(opts.clone()))
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -31,6 +58,7 @@ pub struct BoundListener {
     pub listener: ListenerId,
     pub port: u16,
     pub max_connections: Option<u32>,
+    pub transport: Vec<TransportLayer>,
 }
 
 #[derive(Debug)]
@@ -88,7 +116,15 @@ pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
     let mut out = Vec::new();
     for addr in addresses(spec)? {
         let family = if addr.is_ipv4() { "ipv4" } else { "ipv6" };
-        log::info!("Opening {family} listen socket on port {}.", spec.port);
+        if spec
+            .transport
+            .iter()
+            .any(|t| matches!(t, TransportLayer::WebSocket(_)))
+        {
+            log::info!("Opening websockets listen socket on port {}.", spec.port);
+        } else {
+            log::info!("Opening {family} listen socket on port {}.", spec.port);
+        }
         let domain = if addr.is_ipv4() {
             Domain::IPV4
         } else {
@@ -131,6 +167,7 @@ pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
             listener: spec.listener,
             port: spec.port,
             max_connections: spec.max_connections,
+            transport: spec.transport.clone(),
         });
     }
     Ok(out)

@@ -21,7 +21,9 @@ use crate::broker::{Action, Broker, CloseReason, ConnId, Outbound};
 use crate::codec::{self, Connack, DecodeError, Packet, ProtocolVersion};
 use crate::sys::signals::{Signal, SignalPipe};
 
-pub use listen::{BoundListener, ListenError, ListenSpec};
+pub use listen::{BoundListener, ListenError, ListenSpec, TransportLayer};
+
+use layer::{Layer, LayerError};
 
 /// Tokens at the top of the range are listeners and the signal pipe; slab
 /// keys (connections) start at 0.
@@ -53,6 +55,65 @@ struct Connection {
     closing: bool,
     writable_registered: bool,
     listener_index: usize,
+    /// TLS and/or WebSocket layers, nearest the socket first; empty for
+    /// plain MQTT, which then pays nothing for them.
+    layers: Vec<Box<dyn Layer>>,
+    /// Encoded MQTT bytes waiting to go down through `layers` (layered
+    /// connections only): pushed through once per loop turn.
+    staged: Vec<u8>,
+}
+
+impl Connection {
+    /// Runs socket bytes up through the layers. Bytes a layer answers on its
+    /// own (handshakes, pongs) go down through the layers below it into `out`.
+    fn ingest(&mut self, data: &[u8]) -> Result<Vec<u8>, LayerError> {
+        let mut input = data.to_vec();
+        for i in 0..self.layers.len() {
+            let mut up = Vec::new();
+            let mut down = Vec::new();
+            let result = self.layers[i].ingest(&input, &mut up, &mut down);
+            if !down.is_empty() {
+                let below = send_down(&mut self.layers[..i], down)?;
+                self.out.extend_from_slice(&below);
+            }
+            result?;
+            input = up;
+        }
+        Ok(input)
+    }
+
+    /// Pushes staged MQTT bytes down through every layer into `out`.
+    fn push_staged(&mut self) -> Result<(), LayerError> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let plain = std::mem::take(&mut self.staged);
+        let bytes = send_down(&mut self.layers, plain)?;
+        self.out.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// Graceful close of every layer, top first (WebSocket close frame,
+    /// then TLS close_notify).
+    fn close_layers(&mut self) {
+        for i in (0..self.layers.len()).rev() {
+            let mut down = Vec::new();
+            self.layers[i].close(&mut down);
+            if let Ok(bytes) = send_down(&mut self.layers[..i], down) {
+                self.out.extend_from_slice(&bytes);
+            }
+        }
+    }
+}
+
+/// Sends `bytes` down through `layers` (the last one first).
+fn send_down(layers: &mut [Box<dyn Layer>], mut bytes: Vec<u8>) -> Result<Vec<u8>, LayerError> {
+    for layer in layers.iter_mut().rev() {
+        let mut down = Vec::new();
+        layer.send(&bytes, &mut down)?;
+        bytes = down;
+    }
+    Ok(bytes)
 }
 
 pub struct EventLoop {
@@ -202,6 +263,7 @@ impl EventLoop {
                 continue;
             }
             let broker_listener = listener.listener;
+            let layers = listener.transport.iter().map(|t| t.build()).collect();
             // Nagle off: the loop batches writes itself, one per turn.
             if self.nodelay {
                 let _ = stream.set_nodelay(true);
@@ -217,6 +279,8 @@ impl EventLoop {
                 closing: false,
                 writable_registered: false,
                 listener_index: index,
+                layers,
+                staged: Vec::new(),
             };
             if let Err(e) =
                 self.poll
@@ -263,10 +327,25 @@ impl EventLoop {
             };
             self.broker.stats.bytes_received += n as u64;
             // Decode from the scratch buffer directly unless a partial packet
-            // is waiting; keep only the incomplete tail.
+            // is waiting or layers transform the bytes; keep only the
+            // incomplete tail.
             let mut input = std::mem::take(&mut conn.pending);
-            let from_scratch = input.is_empty();
-            if !from_scratch {
+            let mut from_scratch = input.is_empty();
+            if !conn.layers.is_empty() {
+                let had_output = conn.out.len() > conn.out_pos;
+                let result = conn.ingest(&self.scratch[..n]);
+                if !had_output && conn.out.len() > conn.out_pos {
+                    self.dirty.push(id);
+                }
+                match result {
+                    Ok(plain) => input.extend_from_slice(&plain),
+                    Err(e) => {
+                        self.layer_failed(id, e, now);
+                        return;
+                    }
+                }
+                from_scratch = false;
+            } else if !from_scratch {
                 input.extend_from_slice(&self.scratch[..n]);
             }
             let data: &[u8] = if from_scratch {
@@ -300,6 +379,34 @@ impl EventLoop {
         }
     }
 
+    /// A TLS or WebSocket layer gave up: what it wanted to say (alert,
+    /// close frame, HTTP response) is flushed, then the socket closes.
+    fn layer_failed(&mut self, id: ConnId, error: LayerError, now: Instant) {
+        match &error {
+            LayerError::Closed => {}
+            e => crate::notice!("Client connection from {} closed: {e}.", self.peer_of(id)),
+        }
+        let reason = match error {
+            LayerError::Closed => CloseReason::ClosedByPeer,
+            LayerError::Tls(e) | LayerError::WebSocket(e) => CloseReason::Io(e),
+        };
+        self.broker
+            .connection_lost(id, reason, now, &mut self.actions);
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.closing = true;
+            self.dirty.push(id);
+        }
+        self.apply_actions();
+    }
+
+    fn peer_of(&self, id: ConnId) -> String {
+        self.conns
+            .get(id)
+            .and_then(|c| c.stream.peer_addr().ok())
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    }
+
     fn lost(&mut self, id: ConnId, reason: CloseReason, now: Instant) {
         self.broker
             .connection_lost(id, reason, now, &mut self.actions);
@@ -328,26 +435,38 @@ impl EventLoop {
                         continue;
                     }
                     let version = conn.version.unwrap_or(ProtocolVersion::V311);
-                    if conn.out.len() == conn.out_pos {
-                        self.dirty.push(id);
-                    }
-                    let before = conn.out.len();
+                    let target = if conn.layers.is_empty() {
+                        if conn.out.len() == conn.out_pos {
+                            self.dirty.push(id);
+                        }
+                        &mut conn.out
+                    } else {
+                        if conn.staged.is_empty() {
+                            self.dirty.push(id);
+                        }
+                        &mut conn.staged
+                    };
+                    let before = target.len();
                     self.broker.stats.messages_sent += 1;
                     match &outbound {
                         Outbound::Publish(p) => {
                             self.broker.stats.publish_bytes_sent += p.message.payload.len() as u64;
-                            codec::encode_publish(p, version, &mut conn.out)
+                            codec::encode_publish(p, version, target)
                         }
                         other => {
                             if let Some(packet) = other.to_packet() {
-                                codec::encode(&packet, version, &mut conn.out);
+                                codec::encode(&packet, version, target);
                             }
                         }
                     }
-                    self.broker.stats.bytes_sent += (conn.out.len() - before) as u64;
+                    self.broker.stats.bytes_sent += (target.len() - before) as u64;
                 }
                 Action::Close(id) => {
                     if let Some(conn) = self.conns.get_mut(id) {
+                        if !conn.closing && !conn.layers.is_empty() {
+                            let _ = conn.push_staged();
+                            conn.close_layers();
+                        }
                         conn.closing = true;
                         self.dirty.push(id);
                     }
@@ -371,6 +490,14 @@ impl EventLoop {
         dirty.dedup();
         let now = Instant::now();
         for id in dirty.drain(..) {
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            if let Err(e) = conn.push_staged() {
+                conn.staged.clear();
+                self.layer_failed(id, e, now);
+                continue;
+            }
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
