@@ -32,5 +32,5 @@ pub use model::{
     StoredClientMessage, StoredMessage, StoredSubscription,
 };
 pub use props::mqtt_utf8_ok;
-pub use read::{load, read};
+pub use read::{load, load_at, read, read_at};
 pub use write::write;

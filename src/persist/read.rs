@@ -20,7 +20,18 @@ use crate::codec::Properties;
 /// chunks, dropped references, lengths that disagree, cut strings).
 /// Expired messages are kept: dropping them needs the clock (the broker's job).
 pub fn read(bytes: &[u8]) -> Result<(DbContents, Vec<String>), DbError> {
-    let mut l = Loader::new(bytes);
+    let mut l = Loader::new(bytes, None);
+    l.run()?;
+    Ok(l.finish())
+}
+
+/// [`read`], also dropping the messages that have expired at `now` (Unix
+/// seconds) the way mosquitto does while loading: a MSG_STORE whose
+/// `expiry_time` is set and in the past (or more than 2^32 s away) is
+/// discarded, so the CLIENT_MSG and RETAIN chunks after it that refer to it
+/// are dropped too (and a CLIENT_MSG then creates no session).
+pub fn read_at(bytes: &[u8], now: i64) -> Result<(DbContents, Vec<String>), DbError> {
+    let mut l = Loader::new(bytes, Some(now));
     l.run()?;
     Ok(l.finish())
 }
@@ -28,14 +39,26 @@ pub fn read(bytes: &[u8]) -> Result<(DbContents, Vec<String>), DbError> {
 /// Reads the database at `path` (see [`read`]). A missing file is an
 /// `Io` error with kind `NotFound`: mosquitto then starts empty, silently.
 pub fn load(path: &Path) -> Result<(DbContents, Vec<String>), DbError> {
+    load_impl(path, None)
+}
+
+/// [`load`] with [`read_at`]'s expiry handling: what the broker calls at
+/// start-up with the current time.
+pub fn load_at(path: &Path, now: i64) -> Result<(DbContents, Vec<String>), DbError> {
+    load_impl(path, Some(now))
+}
+
+fn load_impl(path: &Path, now: Option<i64>) -> Result<(DbContents, Vec<String>), DbError> {
     let bytes = std::fs::read(path).map_err(|source| DbError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    read(&bytes).map_err(|e| DbError::InFile {
+    let mut l = Loader::new(&bytes, now);
+    l.run().map_err(|e| DbError::InFile {
         path: path.to_path_buf(),
         error: Box::new(e),
-    })
+    })?;
+    Ok(l.finish())
 }
 
 struct Cursor<'a> {
@@ -71,6 +94,8 @@ fn le64(b: &[u8], at: usize) -> u64 {
 
 struct Loader<'a> {
     c: Cursor<'a>,
+    /// Unix time for dropping expired messages; `None` keeps them all.
+    now: Option<i64>,
     out: DbContents,
     warnings: Vec<String>,
     /// Offset of the chunk being read (for messages).
@@ -86,9 +111,10 @@ struct Loader<'a> {
 }
 
 impl<'a> Loader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    fn new(data: &'a [u8], now: Option<i64>) -> Self {
         Loader {
             c: Cursor { data, pos: 0 },
+            now,
             out: DbContents::default(),
             warnings: Vec::new(),
             chunk_at: 0,
@@ -602,6 +628,16 @@ impl<'a> Loader<'a> {
     }
 
     fn restore_msg_store(&mut self, (m, has_topic): (StoredMessage, bool)) {
+        if let Some(now) = self.now.filter(|_| m.expiry_time > 0) {
+            let left = i128::from(m.expiry_time) - i128::from(now);
+            if left < 0 || left > i128::from(u32::MAX) {
+                self.warn(format!(
+                    "MSG_STORE chunk at offset {}: message {} expired (expiry time {}); dropped",
+                    self.chunk_at, m.store_id, m.expiry_time
+                ));
+                return;
+            }
+        }
         if has_topic {
             self.no_topic.remove(&m.store_id);
         } else {

@@ -1133,7 +1133,12 @@ fn persist_python_reader_agrees_on_mutated_files() {
     bases.extend(LOADS.iter().map(|n| fixture(n)));
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut files = Vec::new();
-    for i in 0..400 {
+    // CULEX_PERSIST_MUTANTS=n runs more (the default keeps the test quick).
+    let count: usize = std::env::var("CULEX_PERSIST_MUTANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    for i in 0..count {
         let base = &bases[i % bases.len()];
         let bytes = mutate(&mut rng, base);
         let p = dir.path().join(format!("m{i}.db"));
@@ -1172,6 +1177,7 @@ fn persist_python_reader_agrees_on_mutated_files() {
             }
         }
     }
+    eprintln!("{loaded} of {} mutants load", files.len());
     assert!(loaded > 50, "only {loaded} mutants loaded");
 }
 
@@ -1374,4 +1380,82 @@ fn persist_save_atomic_failure_keeps_the_old_file() {
         assert!(!temp_path(&p).exists());
     }
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn persist_read_at_drops_expired_messages_like_mosquitto() {
+    const NOW: i64 = 1_700_000_000;
+    let mut c = rich_contents();
+    let expired = StoredMessage {
+        store_id: 20,
+        expiry_time: NOW - 1,
+        topic: "old".into(),
+        payload: b"gone".to_vec(),
+        qos: 1,
+        retain: true,
+        ..StoredMessage::default()
+    };
+    let far = StoredMessage {
+        store_id: 21,
+        expiry_time: NOW + i64::from(u32::MAX) + 1,
+        topic: "far".into(),
+        payload: b"too far".to_vec(),
+        retain: true,
+        ..StoredMessage::default()
+    };
+    let soon = StoredMessage {
+        store_id: 22,
+        expiry_time: NOW + 10,
+        topic: "soon".into(),
+        payload: b"kept".to_vec(),
+        retain: true,
+        ..StoredMessage::default()
+    };
+    c.messages.extend([expired, far, soon]);
+    c.retained.extend([20, 21, 22]);
+    // only reference to an expired message: no implicit session for c3
+    c.client_messages.push(StoredClientMessage {
+        client_id: "c3".into(),
+        store_id: 20,
+        ..StoredClientMessage::default()
+    });
+    let bytes = write(&c);
+    let (all, _) = read(&bytes).expect("read");
+    assert_eq!(all.retained, [10, 20, 21, 22]);
+    assert!(all.client("c3").is_some());
+    let (at, warnings) = read_at(&bytes, NOW).expect("read_at");
+    assert_eq!(at.retained, [10, 22]);
+    assert!(at.client("c3").is_none());
+    assert!(at.message(20).is_none() && at.message(21).is_none());
+    assert_eq!(warnings.iter().filter(|w| w.contains("expired")).count(), 2);
+
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("expiry.db");
+    std::fs::write(&p, &bytes).expect("write");
+    let out = Command::new("python3")
+        .arg(PY_TOOL)
+        .args(["--json", "--now", &NOW.to_string()])
+        .arg(&p)
+        .output()
+        .expect("python3");
+    assert!(out.status.success());
+    let j = parse_json(&String::from_utf8(out.stdout).expect("utf8"));
+    check_against_json(&at, &j, "expiry");
+    assert_eq!(load_at(&p, NOW).expect("load_at").0, at);
+}
+
+#[test]
+fn persist_stale_username_of_2_0_11_is_cut_at_nul() {
+    // mosquitto 2.0.11 can write a previous session's username plus heap
+    // bytes; mosquitto itself uses the C string up to the first NUL.
+    let mut bytes = fixture("v6-client");
+    let at = bytes.len() - 7;
+    assert_eq!(&bytes[at..], b"usrname");
+    bytes[at + 3] = 0;
+    let (c, w) = read(&bytes).expect("loads");
+    assert_eq!(c.clients[0].username.as_deref(), Some("usr"));
+    assert!(w.iter().any(|w| w.contains("NUL")), "{w:?}");
 }
