@@ -1637,3 +1637,33 @@ fn persist_random_states_written_load_in_python_and_here() {
         check_against_json(&read_ok(b, "state"), j, &format!("state {i}"));
     }
 }
+
+#[test]
+fn persist_v6_client_without_id_leaves_its_username_unread() {
+    // CLIENT with id length 0 and username length 8: mosquitto skips the
+    // entry without consuming the 8 username bytes, which are then read as
+    // the next chunk header (here: an unknown chunk type 99, length 0).
+    let mut b = write(&DbContents::default());
+    let mut body = vec![0u8; 24];
+    body[19] = 8; // username_len
+    b.extend_from_slice(&6u32.to_be_bytes());
+    b.extend_from_slice(&24u32.to_be_bytes());
+    b.extend_from_slice(&body);
+    b.extend_from_slice(&[0, 0, 0, 99, 0, 0, 0, 0]);
+    let (c, w) = read(&b).expect("loads");
+    assert!(c.clients.is_empty());
+    assert!(w.iter().any(|w| w.contains("empty client id")), "{w:?}");
+    assert!(
+        w.iter().any(|w| w.contains("Unsupported chunk \"99\"")),
+        "{w:?}"
+    );
+    // in format 2-4 the same is fatal
+    let mut v3 = format::MAGIC.to_vec();
+    v3.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 3]);
+    v3.extend_from_slice(&[0, 6, 0, 0, 0, 0]); // CLIENT, length 0 (ignored)
+    v3.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]); // no id, last mid 1, time
+    assert!(matches!(
+        read(&v3),
+        Err(DbError::EmptyClientId { offset: 23 })
+    ));
+}
