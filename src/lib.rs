@@ -11,4 +11,5 @@ pub mod codec;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod persist;
 pub mod sys;
