@@ -2,6 +2,7 @@
 //! event loop, in mosquitto's start-up order, with mosquitto's exit codes.
 //! `main.rs` only calls [`main`].
 
+mod persistence;
 mod reload;
 mod security;
 mod settings;
@@ -33,6 +34,9 @@ pub enum StartupError {
     /// change what clients see or weaken security.
     Unsupported(String),
     Io(String),
+    /// The persistence file exists but cannot be used (exit 1, the file is
+    /// left untouched).
+    Database(String),
     /// Already logged; exit with this status.
     Exit(i32),
 }
@@ -43,7 +47,7 @@ impl StartupError {
             StartupError::Config(e) => e.exit_code(),
             StartupError::PasswordFile(e) => e.exit_code(),
             StartupError::AclFile(_, e) => e.exit_code(),
-            StartupError::Listen(_) | StartupError::Io(_) => 1,
+            StartupError::Listen(_) | StartupError::Io(_) | StartupError::Database(_) => 1,
             StartupError::Unsupported(_) => 3,
             StartupError::Exit(code) => *code,
         }
@@ -58,7 +62,9 @@ impl StartupError {
                 vec![e.to_string(), e.followup(&path.display().to_string())]
             }
             StartupError::Listen(e) => vec![e.to_string()],
-            StartupError::Unsupported(m) | StartupError::Io(m) => vec![m.clone()],
+            StartupError::Unsupported(m) | StartupError::Io(m) | StartupError::Database(m) => {
+                vec![m.clone()]
+            }
             StartupError::Exit(_) => Vec::new(),
         }
     }
@@ -175,7 +181,9 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
         ^ u64::from(std::process::id()) << 32;
-    let broker = Broker::new(broker_settings(&config), listeners, seed);
+    let mut broker = Broker::new(broker_settings(&config), listeners, seed);
+    let mut saver = persistence::Saver::new(config.persistence.clone(), std::time::Instant::now());
+    saver.restore(&mut broker)?;
 
     let mut bound = Vec::new();
     for spec in listen_specs(&config) {
@@ -192,7 +200,7 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
     log::info!("{} running", cli::version_line());
     // systemd Type=notify (Debian's unit) waits for this.
     let _ = crate::sys::notify::ready();
-    let mut control = reload::Reloader::new(options.clone(), config);
+    let mut control = reload::Reloader::new(options.clone(), config, saver);
     let result = event_loop.run(&mut control);
     let _ = crate::sys::notify::notify(crate::sys::notify::STOPPING);
     log::info!("{} terminating", cli::version_line());

@@ -11,16 +11,22 @@ use crate::config::Config;
 use crate::logging::sink;
 use crate::net::Control;
 
+use super::persistence::Saver;
 use super::{read_config, security, settings};
 
 pub struct Reloader {
     options: CliOptions,
     config: Config,
+    saver: Saver,
 }
 
 impl Reloader {
-    pub fn new(options: CliOptions, config: Config) -> Reloader {
-        Reloader { options, config }
+    pub fn new(options: CliOptions, config: Config, saver: Saver) -> Reloader {
+        Reloader {
+            options,
+            config,
+            saver,
+        }
     }
 
     fn try_reload(&mut self, broker: &mut Broker) -> Result<(), super::StartupError> {
@@ -42,6 +48,7 @@ impl Reloader {
             self.options.verbose,
             self.options.quiet,
         ));
+        self.saver.set_settings(new.persistence.clone());
         self.config = new;
         Ok(())
     }
@@ -63,13 +70,16 @@ impl Control for Reloader {
         }
     }
 
-    fn save(&mut self, _broker: &Broker) {
-        if self.config.persistence.enabled {
-            log::info!(
-                "Saving in-memory database to {}.",
-                self.config.persistence.path().display()
-            );
-        }
+    fn save(&mut self, broker: &Broker) {
+        self.saver.save(broker);
+    }
+
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.saver.deadline()
+    }
+
+    fn after_turn(&mut self, broker: &Broker, now: std::time::Instant) {
+        self.saver.maybe_save(broker, now);
     }
 
     fn reopen_logs(&mut self) {

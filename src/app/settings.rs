@@ -39,12 +39,6 @@ pub fn check_supported(config: &Config) -> Result<(), StartupError> {
             ));
         }
     }
-    if config.persistence.enabled {
-        log::warn!(
-            "Warning: culex does not read or write {} yet; retained messages and sessions are kept in memory only.",
-            config.persistence.path().display()
-        );
-    }
     if config.limits.max_inflight_bytes > 0 {
         log::warn!("Warning: max_inflight_bytes is not enforced by culex yet.");
     }

@@ -158,6 +158,7 @@ impl Broker {
             return;
         }
         s.dropping = false;
+        self.stats.changes += 1;
         s.queued_bytes += size;
         s.queue.push_back(delivery);
     }

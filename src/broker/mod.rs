@@ -8,6 +8,7 @@
 mod connect;
 pub mod connections;
 mod deliver;
+mod persistence;
 mod publish;
 pub mod retained;
 pub mod session;
@@ -605,6 +606,7 @@ impl Broker {
             && s.inflight[i].state == OutState::AwaitPuback
         {
             s.inflight.remove(i);
+            self.stats.changes += 1;
             self.drain_queue(key, out);
         }
     }
@@ -666,6 +668,7 @@ impl Broker {
             && s.inflight[i].state == OutState::AwaitPubcomp
         {
             s.inflight.remove(i);
+            self.stats.changes += 1;
             self.drain_queue(key, out);
         }
     }

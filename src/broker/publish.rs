@@ -128,6 +128,7 @@ impl Broker {
             });
             if message.retain {
                 self.retained.set(message.clone());
+                self.stats.changes += 1;
             }
             match self.route(&message, Some(key), out) {
                 0 => reason::v5::NO_MATCHING_SUBSCRIBERS,

@@ -118,6 +118,31 @@ impl Session {
         None
     }
 
+    /// The packet id most recently handed out (mosquitto's `last_mid`).
+    pub fn last_packet_id(&self) -> u16 {
+        self.next_packet_id
+    }
+
+    /// The packet ids the queue would get next, in order, skipping those in
+    /// flight (for saving queued messages as mosquitto numbers them).
+    pub fn packet_ids_after_inflight(&self) -> impl Iterator<Item = u16> + '_ {
+        let mut next = self.next_packet_id;
+        std::iter::from_fn(move || {
+            for _ in 0..u16::MAX {
+                next = next.wrapping_add(1);
+                if next != 0 && !self.inflight.iter().any(|i| i.packet_id.get() == next) {
+                    return Some(next);
+                }
+            }
+            None
+        })
+    }
+
+    /// Continues numbering after a restored `last_mid`.
+    pub fn set_last_packet_id(&mut self, id: u16) {
+        self.next_packet_id = id;
+    }
+
     pub fn inflight_position(&self, id: PacketId) -> Option<usize> {
         self.inflight.iter().position(|i| i.packet_id == id)
     }

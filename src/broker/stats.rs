@@ -17,4 +17,8 @@ pub struct Stats {
     pub connects: u64,
     pub clients_maximum: usize,
     pub clients_expired: u64,
+    /// State changes that `autosave_on_changes` counts: retained stores,
+    /// queued messages, acknowledged outgoing messages, durable connects,
+    /// (un)subscriptions.
+    pub changes: u64,
 }

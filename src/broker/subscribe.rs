@@ -46,6 +46,7 @@ impl Broker {
             if let Some(s) = self.sessions.get_mut(key) {
                 s.subscriptions.insert(filter.clone(), (options, sub_id));
             }
+            self.stats.changes += 1;
             log_subscribe!("{client_id} {} {filter}", options.qos.as_u8());
             codes.push(options.qos.as_u8());
             // Shared subscriptions never get retained messages; 5.0 retain
@@ -103,6 +104,7 @@ impl Broker {
             if let Some(s) = self.sessions.get_mut(key) {
                 s.subscriptions.remove(&filter);
             }
+            self.stats.changes += 1;
             log_unsubscribe!("{client_id} {filter}");
             codes.push(if existed {
                 reason::v5::SUCCESS

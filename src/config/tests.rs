@@ -706,7 +706,6 @@ fn refused_directives_exit_3_with_name_and_line() {
     }
     let e = err("listener 9001\nprotocol http_api\n");
     assert!(e.starts_with("Error: The 'protocol http_api' option is not supported by culex"));
-
 }
 
 #[test]

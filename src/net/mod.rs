@@ -41,6 +41,12 @@ pub trait Control {
     fn save(&mut self, broker: &Broker);
     /// SIGRTMIN: reopen log files.
     fn reopen_logs(&mut self) {}
+    /// When `after_turn` next has work (autosave), if ever.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// Runs after every loop turn (cheap checks such as autosave).
+    fn after_turn(&mut self, _broker: &Broker, _now: Instant) {}
 }
 
 struct Connection {
@@ -181,10 +187,12 @@ impl EventLoop {
         self.start();
         loop {
             let now = Instant::now();
-            let timeout = self
-                .broker
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
+            let deadline = match (self.broker.next_deadline(), control.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout =
+                deadline.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -226,6 +234,7 @@ impl EventLoop {
             self.broker.tick(now, &mut self.actions);
             self.apply_actions();
             self.flush_dirty();
+            control.after_turn(&self.broker, now);
             if stop {
                 self.broker.shutdown(Instant::now(), &mut self.actions);
                 self.apply_actions();
