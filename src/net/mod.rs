@@ -7,6 +7,7 @@
 
 pub mod layer;
 pub mod listen;
+pub mod tls;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
