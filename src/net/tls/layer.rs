@@ -45,14 +45,17 @@ impl TlsLayer {
         self.conn.is_handshaking()
     }
 
-    /// `TLSv1.3 / TLS13_AES_256_GCM_SHA384`, for a debug log line once the
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, for a debug log line once the
     /// handshake is done.
     pub fn negotiated(&self) -> Option<String> {
-        let version = self.conn.protocol_version()?;
+        let version = match self.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "TLS",
+        };
         let suite = self.conn.negotiated_cipher_suite()?;
         Some(format!(
-            "{} / {}",
-            version.as_str().unwrap_or("TLS"),
+            "{version} {}",
             suite.suite().as_str().unwrap_or("unknown suite")
         ))
     }

@@ -70,6 +70,31 @@ impl Ca {
         params.signed_by(key, &self.issuer).unwrap().pem()
     }
 
+    /// An intermediate CA signed by this one.
+    fn intermediate(&self, name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let issuer =
+            CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), &self.issuer).unwrap();
+        Ca { issuer }
+    }
+
+    /// A client certificate that expired in 2021.
+    fn expired_client(&self, key: &KeyPair) -> String {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "old");
+        params.not_before = date_time_ymd(2020, 1, 1);
+        params.not_after = date_time_ymd(2021, 1, 1);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.signed_by(key, &self.issuer).unwrap().pem()
+    }
+
     fn crl(&self, revoked: &[u64]) -> String {
         let params = CertificateRevocationListParams {
             this_update: date_time_ymd(2024, 1, 1),
@@ -273,7 +298,7 @@ fn handshake_and_application_data_both_ways() {
     assert!(out.client.is_ok());
     assert!(!server.is_handshaking());
     assert_eq!(out.up, CONNECT);
-    assert!(server.negotiated().unwrap().starts_with("TLSv1_3"));
+    assert!(server.negotiated().unwrap().starts_with("TLSv1.3 "));
     assert_eq!(server.peer_identity(), None);
 
     let mut down = Vec::new();
@@ -331,7 +356,7 @@ fn tls12_is_negotiated_and_tls_version_13_refuses_it() {
     let out = shuttle(&mut c, &mut server, usize::MAX);
     assert_eq!(out.server, Ok(()));
     assert_eq!(out.up, CONNECT);
-    assert!(server.negotiated().unwrap().starts_with("TLSv1_2"));
+    assert!(server.negotiated().unwrap().starts_with("TLSv1.2 "));
 
     let settings = TlsSettings {
         tls_version: Some("tlsv1.3".into()),
@@ -360,7 +385,7 @@ fn ciphers_restrict_the_negotiated_suite() {
     assert_eq!(out.server, Ok(()));
     assert_eq!(
         server.negotiated().unwrap(),
-        "TLSv1_2 / TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+        "TLSv1.2 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
     );
     let mut server = layer(&settings);
     let out = shuttle(
@@ -371,7 +396,7 @@ fn ciphers_restrict_the_negotiated_suite() {
     assert_eq!(out.server, Ok(()));
     assert_eq!(
         server.negotiated().unwrap(),
-        "TLSv1_3 / TLS13_CHACHA20_POLY1305_SHA256"
+        "TLSv1.3 TLS13_CHACHA20_POLY1305_SHA256"
     );
 }
 
@@ -422,6 +447,77 @@ fn a_client_certificate_from_another_ca_is_refused() {
     assert!(text.contains("UnknownIssuer"), "{text}");
     assert!(out.up.is_empty());
     assert_eq!(server.peer_identity(), None);
+}
+
+#[test]
+fn an_expired_client_certificate_is_refused() {
+    let pki = Pki::new();
+    let key = KeyPair::generate().unwrap();
+    let cert = pki.ca.expired_client(&key);
+    let key = key.serialize_pem();
+    let mut server = layer(&pki.mtls_settings());
+    let out = shuttle(
+        &mut client(client_config(&pki.ca.der(), Some((&cert, &key)))),
+        &mut server,
+        usize::MAX,
+    );
+    let Err(LayerError::Tls(text)) = out.server else {
+        panic!("expected a TLS error, got {:?}", out.server);
+    };
+    assert!(text.contains("Expired"), "{text}");
+}
+
+#[test]
+fn client_certificates_work_over_tls12_too() {
+    let pki = Pki::new();
+    let mut server = layer(&pki.mtls_settings());
+    let cert = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
+    let config = client_config_with(&pki.ca.der(), cert, &[&rustls::version::TLS12]);
+    let mut c = client(config);
+    c.writer().write_all(CONNECT).unwrap();
+    let out = shuttle(&mut c, &mut server, usize::MAX);
+    assert_eq!(out.server, Ok(()));
+    assert_eq!(out.up, CONNECT);
+    assert!(server.negotiated().unwrap().starts_with("TLSv1.2 "));
+    assert_eq!(
+        server.peer_identity().unwrap().subject,
+        "CN=client1,OU=IoT,O=Home,C=DE"
+    );
+}
+
+#[test]
+fn certfile_chains_and_intermediate_client_cas() {
+    // certfile: server certificate then the intermediate that issued it;
+    // the client trusts only the root.
+    let pki = Pki::new();
+    let intermediate = pki.ca.intermediate("culex intermediate");
+    let key = KeyPair::generate().unwrap();
+    let chain = intermediate.server(&key) + &intermediate.pem();
+    pki.write("chain.pem", &chain);
+    pki.write("chain.key", &key.serialize_pem());
+    // Clients with certificates from the intermediate; cafile has both.
+    pki.write("cas.pem", &(pki.ca.pem() + &intermediate.pem()));
+    let settings = TlsSettings {
+        certfile: Some(pki.path("chain.pem")),
+        keyfile: Some(pki.path("chain.key")),
+        cafile: Some(pki.path("cas.pem")),
+        ..pki.mtls_settings()
+    };
+    let ckey = KeyPair::generate().unwrap();
+    let ccert = intermediate.client(&ckey, "leaf", 9);
+    let ckey = ckey.serialize_pem();
+    let mut server = layer(&settings);
+    let out = shuttle(
+        &mut client(client_config(&pki.ca.der(), Some((&ccert, &ckey)))),
+        &mut server,
+        usize::MAX,
+    );
+    assert_eq!(out.server, Ok(()));
+    assert!(out.client.is_ok());
+    assert_eq!(
+        server.peer_identity().unwrap().common_name.as_deref(),
+        Some("leaf")
+    );
 }
 
 #[test]
