@@ -173,8 +173,9 @@ impl fmt::Display for TlsConfigError {
 
 impl std::error::Error for TlsConfigError {}
 
-/// Whether the listener's settings turn TLS on (`certfile` and `keyfile`).
-/// Half a pair is still passed to [`server_config`], which refuses it.
+/// Whether the listener asks for TLS: `certfile` or `keyfile` is set. Half a
+/// pair is meant to reach [`server_config`], which refuses it, so a
+/// forgotten `keyfile` is an error rather than a silently plain listener.
 pub fn tls_configured(tls: &TlsSettings) -> bool {
     tls.certfile.is_some() || tls.keyfile.is_some()
 }
