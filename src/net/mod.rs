@@ -8,6 +8,7 @@
 pub mod layer;
 pub mod listen;
 pub mod websocket;
+pub mod tls;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
