@@ -186,7 +186,7 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
     saver.restore(&mut broker)?;
 
     let mut bound = Vec::new();
-    for spec in listen_specs(&config) {
+    for spec in listen_specs(&config)? {
         bound.extend(net::listen::open(&spec).map_err(StartupError::Listen)?);
     }
     if bound.is_empty() {

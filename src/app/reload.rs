@@ -18,6 +18,8 @@ pub struct Reloader {
     options: CliOptions,
     config: Config,
     saver: Saver,
+    /// New transport stacks (TLS certificates re-read) from the last reload.
+    transports: Option<Vec<(usize, Vec<crate::net::TransportLayer>)>>,
 }
 
 impl Reloader {
@@ -26,6 +28,7 @@ impl Reloader {
             options,
             config,
             saver,
+            transports: None,
         }
     }
 
@@ -42,6 +45,24 @@ impl Reloader {
                     .to_string(),
             ));
         }
+        // Certificates are re-read (Let's Encrypt renewals); a listener
+        // whose new files are broken keeps serving the old ones.
+        let mut transports = Vec::new();
+        for (i, l) in new.listeners.iter().enumerate() {
+            match settings::transport(&new, l) {
+                Ok(t) => transports.push((i, t)),
+                Err(e) => {
+                    for line in e.lines() {
+                        log::error!("{line}");
+                    }
+                    log::error!(
+                        "Error: Keeping the previous TLS certificate for the listener on port {}.",
+                        l.port
+                    );
+                }
+            }
+        }
+        self.transports = Some(transports);
         broker.set_security(security);
         sink::configure(settings::log_settings(
             &new.logging,
@@ -80,6 +101,10 @@ impl Control for Reloader {
 
     fn after_turn(&mut self, broker: &Broker, now: std::time::Instant) {
         self.saver.maybe_save(broker, now);
+    }
+
+    fn take_transports(&mut self) -> Option<Vec<(usize, Vec<crate::net::TransportLayer>)>> {
+        self.transports.take()
     }
 
     fn reopen_logs(&mut self) {

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::broker::{self, BrokerSettings, ListenerSettings};
 use crate::codec::ProtocolVersion;
-use crate::config::{Config, LogDest, LogTypes, Logging, Protocol, SocketDomain};
+use crate::config::{Config, Listener, LogDest, LogTypes, Logging, Protocol, SocketDomain};
 use crate::logging::{LogType, sink};
+use crate::net::tls;
 use std::path::PathBuf;
 
 use crate::net::websocket::WsOptions;
@@ -81,6 +82,8 @@ pub fn listener_settings(
             max_topic_alias: l.max_topic_alias,
             mount_point: l.mount_point.clone(),
             use_username_as_clientid: l.use_username_as_clientid,
+            use_identity_as_username: l.tls.use_identity_as_username,
+            use_subject_as_username: l.tls.use_subject_as_username,
             accept_protocol_versions: l.accept_protocol_versions.as_ref().map(|levels| {
                 levels
                     .iter()
@@ -97,12 +100,10 @@ pub fn listener_settings(
         .collect()
 }
 
-pub fn listen_specs(config: &Config) -> Vec<ListenSpec> {
-    config
-        .listeners
-        .iter()
-        .enumerate()
-        .map(|(i, l)| ListenSpec {
+pub fn listen_specs(config: &Config) -> Result<Vec<ListenSpec>, StartupError> {
+    let mut specs = Vec::with_capacity(config.listeners.len());
+    for (i, l) in config.listeners.iter().enumerate() {
+        specs.push(ListenSpec {
             listener: i,
             port: l.port,
             bind_address: l.bind_address.clone(),
@@ -110,19 +111,31 @@ pub fn listen_specs(config: &Config) -> Vec<ListenSpec> {
             ipv6_only: l.socket_domain == Some(SocketDomain::Ipv6),
             bind_interface: l.bind_interface.clone(),
             max_connections: l.max_connections,
-            transport: match l.protocol {
-                Protocol::Websockets => vec![TransportLayer::WebSocket(WsOptions {
-                    http_dir: l.http_dir.as_ref().map(PathBuf::from),
-                    allowed_origins: l.websockets_origins.clone(),
-                    max_frame: match config.limits.max_packet_size {
-                        0 => WsOptions::default().max_frame,
-                        n => n as usize + 16,
-                    },
-                })],
-                _ => Vec::new(),
+            transport: transport(config, l)?,
+        });
+    }
+    Ok(specs)
+}
+
+/// The layers a listener's connections get: TLS when certificates are
+/// configured, then WebSocket framing for `protocol websockets`.
+pub fn transport(config: &Config, l: &Listener) -> Result<Vec<TransportLayer>, StartupError> {
+    let mut layers = Vec::new();
+    if tls::tls_configured(&l.tls) {
+        let cfg = tls::server_config(&l.tls).map_err(|e| StartupError::Io(e.to_string()))?;
+        layers.push(TransportLayer::Tls(cfg));
+    }
+    if l.protocol == Protocol::Websockets {
+        layers.push(TransportLayer::WebSocket(WsOptions {
+            http_dir: l.http_dir.as_ref().map(PathBuf::from),
+            allowed_origins: l.websockets_origins.clone(),
+            max_frame: match config.limits.max_packet_size {
+                0 => WsOptions::default().max_frame,
+                n => n as usize + 16,
             },
-        })
-        .collect()
+        }));
+    }
+    Ok(layers)
 }
 
 /// `-v` forces every type, `-q` none (2.1), else the file's `log_type`.

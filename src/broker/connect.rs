@@ -148,7 +148,34 @@ impl Broker {
             return self.refuse(conn, version, refusal, now, out);
         }
 
-        if !authenticate(
+        // With use_identity_as_username / use_subject_as_username the
+        // certificate names the user and the password file is skipped; no
+        // usable certificate is "bad username or password" (3.x 4, 5.0 0x86).
+        let mut connect = connect;
+        if listener.use_identity_as_username || listener.use_subject_as_username {
+            let identity = self.conns.get(&conn).and_then(|c| c.identity.clone());
+            let name = identity.and_then(|id| {
+                if listener.use_identity_as_username {
+                    id.common_name
+                } else {
+                    Some(id.subject)
+                }
+            });
+            match name {
+                Some(name) => {
+                    connect.username = Some(name);
+                    connect.password = None;
+                }
+                None => {
+                    let refusal = Refusal {
+                        v3: reason::v3::BAD_USERNAME_OR_PASSWORD,
+                        v5: reason::v5::BAD_USERNAME_OR_PASSWORD,
+                        reason: CloseReason::NotAuthorised,
+                    };
+                    return self.refuse(conn, version, refusal, now, out);
+                }
+            }
+        } else if !authenticate(
             &listener.security,
             connect.username.as_deref(),
             connect.password.as_deref(),

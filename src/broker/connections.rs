@@ -27,6 +27,8 @@ pub struct Conn {
     pub aliases_in: Vec<Option<TopicName>>,
     /// Distinguishes this connection from an earlier one with the same id.
     pub serial: u64,
+    /// The TLS client certificate's identity, when the listener has one.
+    pub identity: Option<crate::net::layer::PeerIdentity>,
 }
 
 impl Conn {
@@ -41,6 +43,7 @@ impl Conn {
             opened_at: now,
             aliases_in: Vec::new(),
             serial,
+            identity: None,
         }
     }
 

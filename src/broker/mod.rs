@@ -165,6 +165,14 @@ impl Broker {
         self.subs.count()
     }
 
+    /// Records the TLS client certificate identity of a connection (before
+    /// its CONNECT is handled), for `use_identity_as_username`.
+    pub fn set_peer_identity(&mut self, conn: ConnId, identity: crate::net::layer::PeerIdentity) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.identity = Some(identity);
+        }
+    }
+
     /// Whether the core still considers `conn` open.
     pub fn has_connection(&self, conn: ConnId) -> bool {
         self.conns.contains_key(&conn)

@@ -71,6 +71,11 @@ pub struct ListenerSettings {
     pub max_topic_alias: u16,
     pub mount_point: Option<String>,
     pub use_username_as_clientid: bool,
+    /// TLS: the client certificate's CN becomes the username and the
+    /// password file is not consulted.
+    pub use_identity_as_username: bool,
+    /// TLS: the certificate's whole subject (RFC 2253) becomes the username.
+    pub use_subject_as_username: bool,
     /// `accept_protocol_versions` (2.1); `None` accepts 3.1, 3.1.1 and 5.0.
     pub accept_protocol_versions: Option<Vec<ProtocolVersion>>,
     pub security: Security,
@@ -84,6 +89,8 @@ impl Default for ListenerSettings {
             max_topic_alias: 10,
             mount_point: None,
             use_username_as_clientid: false,
+            use_identity_as_username: false,
+            use_subject_as_username: false,
             accept_protocol_versions: None,
             security: Security::default(),
         }

@@ -73,7 +73,6 @@ use Scope::*;
 use Status::*;
 use ValueKind::*;
 
-const TLS: Status = Refuse("TLS is not supported by culex yet");
 const BRIDGE: Status = Refuse("bridges are not supported by culex yet");
 const BRIDGE_TLS: Status = Refuse("bridges are not supported by culex yet");
 
@@ -427,27 +426,87 @@ pub const DIRECTIVES: &[Directive] = &[
         "2.1",
     ),
     // ---- TLS
-    d("cafile", Listener, Str, TLS, ""),
-    d("capath", Listener, Str, TLS, ""),
-    d("certfile", Listener, Str, TLS, ""),
-    d("keyfile", Listener, Str, TLS, ""),
-    d("ciphers", Listener, Str, TLS, ""),
-    d("ciphers_tls1.3", Listener, Str, TLS, ""),
-    d("crlfile", Listener, Str, TLS, ""),
-    d("dhparamfile", Listener, Str, TLS, ""),
-    d("require_certificate", Listener, Bool, TLS, ""),
-    d("use_identity_as_username", Listener, Bool, TLS, ""),
-    d("use_subject_as_username", Listener, Bool, TLS, ""),
-    d("tls_version", Listener, Str, TLS, ""),
-    d("psk_hint", Listener, Str, TLS, ""),
-    d("tls_engine", Listener, Str, TLS, ""),
-    d("tls_keyform", Listener, Str, TLS, ""),
-    d("tls_engine_kpass_sha1", Listener, Str, TLS, ""),
+    d("cafile", Listener, Str, Implemented, "rustls"),
+    d(
+        "capath",
+        Listener,
+        Str,
+        Implemented,
+        "every PEM certificate in the directory",
+    ),
+    d(
+        "certfile",
+        Listener,
+        Str,
+        Implemented,
+        "PEM chain; re-read on SIGHUP",
+    ),
+    d(
+        "keyfile",
+        Listener,
+        Str,
+        Implemented,
+        "PEM PKCS#1, PKCS#8 or SEC1, unencrypted",
+    ),
+    d(
+        "ciphers",
+        Listener,
+        Str,
+        Implemented,
+        "OpenSSL names mapped to rustls suites",
+    ),
+    d("ciphers_tls1.3", Listener, Str, Implemented, ""),
+    d("crlfile", Listener, Str, Implemented, ""),
+    d(
+        "dhparamfile",
+        Listener,
+        Str,
+        Implemented,
+        "read, unused: rustls has no DHE",
+    ),
+    d("require_certificate", Listener, Bool, Implemented, ""),
+    d("use_identity_as_username", Listener, Bool, Implemented, ""),
+    d("use_subject_as_username", Listener, Bool, Implemented, ""),
+    d(
+        "tls_version",
+        Listener,
+        Str,
+        Implemented,
+        "tlsv1.2 or tlsv1.3 (minimum)",
+    ),
+    d(
+        "psk_hint",
+        Listener,
+        Str,
+        Refuse("TLS-PSK is not available with rustls"),
+        "",
+    ),
+    d(
+        "tls_engine",
+        Listener,
+        Str,
+        Refuse("OpenSSL engines are not available with rustls"),
+        "",
+    ),
+    d(
+        "tls_keyform",
+        Listener,
+        Str,
+        Implemented,
+        "pem only; engine is refused",
+    ),
+    d(
+        "tls_engine_kpass_sha1",
+        Listener,
+        Str,
+        Refuse("OpenSSL engines are not available with rustls"),
+        "",
+    ),
     d(
         "disable_client_cert_date_checks",
         Listener,
         Bool,
-        TLS,
+        Refuse("rustls always checks certificate dates"),
         "2.1",
     ),
     // ---- bridges
@@ -609,7 +668,7 @@ mod tests {
             assert_eq!(l.replace("\\|", "").matches('|').count(), 5, "{l}");
         }
         assert!(
-            md.contains("| `certfile` | listener | refuse | TLS is not supported by culex yet |")
+            md.contains("| `certfile` | listener | implemented | PEM chain; re-read on SIGHUP |")
         );
         let (i, w, r) = status_counts();
         assert_eq!(i + w + r, DIRECTIVES.len());

@@ -75,6 +75,7 @@ impl ListenerDraft {
             || l.protocol != super::model::Protocol::Mqtt
             || l.socket_domain.is_some()
             || l.use_username_as_clientid
+            || l.tls != super::model::TlsSettings::default()
             || self.sec.password_file.is_some()
             || self.sec.plugins > 0
             || !self.sec.allow_zero_length_clientid
@@ -661,6 +662,55 @@ impl Parser {
                 }
                 self.cur_listener().l.mount_point = Some(v);
             }
+            "cafile" | "capath" | "certfile" | "keyfile" | "ciphers" | "ciphers_tls1.3"
+            | "crlfile" | "dhparamfile" | "tls_version" => {
+                let tls = &self.cur_listener().l.tls;
+                let slot = match name {
+                    "cafile" => &tls.cafile,
+                    "capath" => &tls.capath,
+                    "certfile" => &tls.certfile,
+                    "keyfile" => &tls.keyfile,
+                    "ciphers" => &tls.ciphers,
+                    "ciphers_tls1.3" => &tls.ciphers_tls13,
+                    "crlfile" => &tls.crlfile,
+                    "dhparamfile" => &tls.dhparamfile,
+                    _ => &tls.tls_version,
+                };
+                let v = parse_string(tok, name, slot)?;
+                let tls = &mut self.cur_listener().l.tls;
+                let slot = match name {
+                    "cafile" => &mut tls.cafile,
+                    "capath" => &mut tls.capath,
+                    "certfile" => &mut tls.certfile,
+                    "keyfile" => &mut tls.keyfile,
+                    "ciphers" => &mut tls.ciphers,
+                    "ciphers_tls1.3" => &mut tls.ciphers_tls13,
+                    "crlfile" => &mut tls.crlfile,
+                    "dhparamfile" => &mut tls.dhparamfile,
+                    _ => &mut tls.tls_version,
+                };
+                *slot = Some(v);
+            }
+            "require_certificate" => {
+                self.cur_listener().l.tls.require_certificate = parse_bool(tok, name)?
+            }
+            "use_identity_as_username" => {
+                self.cur_listener().l.tls.use_identity_as_username = parse_bool(tok, name)?
+            }
+            "use_subject_as_username" => {
+                self.cur_listener().l.tls.use_subject_as_username = parse_bool(tok, name)?
+            }
+            "tls_keyform" => match tok.word() {
+                Some(b"pem") => {}
+                Some(b"engine") => {
+                    return Err(refuse(
+                        "tls_keyform engine",
+                        "OpenSSL engines are not available with rustls",
+                    ));
+                }
+                Some(w) => return Err(format!("Error: Invalid tls_keyform value ({}).", lossy(w))),
+                None => return Err(empty(name)),
+            },
             "use_username_as_clientid" => {
                 self.cur_listener().l.use_username_as_clientid = parse_bool(tok, name)?
             }

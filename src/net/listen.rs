@@ -31,24 +31,29 @@ pub struct ListenSpec {
 /// How to build one layer of a connection's transport stack.
 #[derive(Clone)]
 pub enum TransportLayer {
+    Tls(std::sync::Arc<rustls::ServerConfig>),
     WebSocket(crate::net::websocket::WsOptions),
 }
 
 impl std::fmt::Debug for TransportLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            TransportLayer::Tls(_) => f.write_str("Tls"),
             TransportLayer::WebSocket(_) => f.write_str("WebSocket"),
         }
     }
 }
 
 impl TransportLayer {
-    pub fn build(&self) -> Box<dyn crate::net::layer::Layer> {
-        match self {
+    pub fn build(
+        &self,
+    ) -> Result<Box<dyn crate::net::layer::Layer>, crate::net::layer::LayerError> {
+        Ok(match self {
+            TransportLayer::Tls(cfg) => Box::new(crate::net::tls::TlsLayer::new(cfg.clone())?),
             TransportLayer::WebSocket(opts) => {
                 Box::new(crate::net::websocket::WsLayer::new(opts.clone()))
             }
-        }
+        })
     }
 }
 

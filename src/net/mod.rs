@@ -7,8 +7,8 @@
 
 pub mod layer;
 pub mod listen;
-pub mod websocket;
 pub mod tls;
+pub mod websocket;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -48,6 +48,11 @@ pub trait Control {
     }
     /// Runs after every loop turn (cheap checks such as autosave).
     fn after_turn(&mut self, _broker: &Broker, _now: Instant) {}
+    /// After `reload`: new transport stacks per broker listener id (TLS
+    /// certificates re-read). Existing connections keep theirs.
+    fn take_transports(&mut self) -> Option<Vec<(crate::broker::ListenerId, Vec<TransportLayer>)>> {
+        None
+    }
 }
 
 struct Connection {
@@ -73,20 +78,36 @@ struct Connection {
 impl Connection {
     /// Runs socket bytes up through the layers. Bytes a layer answers on its
     /// own (handshakes, pongs) go down through the layers below it into `out`.
-    fn ingest(&mut self, data: &[u8]) -> Result<Vec<u8>, LayerError> {
+    /// A layer that fails still hands up what it decoded before the failure
+    /// (a client's last PUBLISH and DISCONNECT often arrive in the same read
+    /// as its TLS close_notify): those bytes come back with the error.
+    fn ingest(&mut self, data: &[u8]) -> (Vec<u8>, Result<(), LayerError>) {
         let mut input = data.to_vec();
         for i in 0..self.layers.len() {
             let mut up = Vec::new();
             let mut down = Vec::new();
             let result = self.layers[i].ingest(&input, &mut up, &mut down);
             if !down.is_empty() {
-                let below = send_down(&mut self.layers[..i], down)?;
-                self.out.extend_from_slice(&below);
+                match send_down(&mut self.layers[..i], down) {
+                    Ok(below) => self.out.extend_from_slice(&below),
+                    Err(e) => return (Vec::new(), Err(e)),
+                }
             }
-            result?;
+            if let Err(e) = result {
+                // Only the top layer's output is MQTT; a lower layer's last
+                // bytes still go through the layers above it.
+                let mut plain = up;
+                for layer in &mut self.layers[i + 1..] {
+                    let mut next = Vec::new();
+                    let mut down = Vec::new();
+                    let _ = layer.ingest(&plain, &mut next, &mut down);
+                    plain = next;
+                }
+                return (plain, Err(e));
+            }
             input = up;
         }
-        Ok(input)
+        (input, Ok(()))
     }
 
     /// Pushes staged MQTT bytes down through every layer into `out`.
@@ -211,6 +232,17 @@ impl EventLoop {
                                 Signal::Reload => {
                                     log::info!("Reloading config.");
                                     control.reload(&mut self.broker);
+                                    if let Some(updates) = control.take_transports() {
+                                        for (id, transport) in updates {
+                                            for l in self
+                                                .listeners
+                                                .iter_mut()
+                                                .filter(|l| l.listener == id)
+                                            {
+                                                l.transport = transport.clone();
+                                            }
+                                        }
+                                    }
                                 }
                                 Signal::Save => control.save(&self.broker),
                                 Signal::ReopenLogs => control.reopen_logs(),
@@ -273,7 +305,16 @@ impl EventLoop {
                 continue;
             }
             let broker_listener = listener.listener;
-            let layers = listener.transport.iter().map(|t| t.build()).collect();
+            let layers = match listener.transport.iter().map(|t| t.build()).collect() {
+                Ok(l) => l,
+                Err(e) => {
+                    log::error!(
+                        "Error: Unable to set up connection from {}: {e}.",
+                        peer.ip()
+                    );
+                    continue;
+                }
+            };
             // Nagle off: the loop batches writes itself, one per turn.
             if self.nodelay {
                 let _ = stream.set_nodelay(true);
@@ -341,22 +382,30 @@ impl EventLoop {
             // incomplete tail.
             let mut input = std::mem::take(&mut conn.pending);
             let mut from_scratch = input.is_empty();
+            let mut layer_error = None;
             if !conn.layers.is_empty() {
                 let had_output = conn.out.len() > conn.out_pos;
-                let result = conn.ingest(&self.scratch[..n]);
+                let (plain, result) = conn.ingest(&self.scratch[..n]);
                 if !had_output && conn.out.len() > conn.out_pos {
                     self.dirty.push(id);
                 }
-                match result {
-                    Ok(plain) => input.extend_from_slice(&plain),
-                    Err(e) => {
-                        self.layer_failed(id, e, now);
-                        return;
-                    }
-                }
+                input.extend_from_slice(&plain);
+                layer_error = result.err();
                 from_scratch = false;
             } else if !from_scratch {
                 input.extend_from_slice(&self.scratch[..n]);
+            } else if conn.version.is_none() && tls::looks_like_tls(&self.scratch[..n]) {
+                // As mosquitto 2.1 logs it, rather than "malformed packet".
+                let ip = conn
+                    .stream
+                    .peer_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
+                crate::notice!(
+                    "Client {ip} sent a TLS handshake to a listener without TLS; closing."
+                );
+                self.lost(id, CloseReason::ProtocolError, now);
+                return;
             }
             let data: &[u8] = if from_scratch {
                 &self.scratch[..n]
@@ -380,6 +429,10 @@ impl EventLoop {
                 conn.pending = tail;
             }
             self.apply_actions();
+            if let Some(e) = layer_error {
+                self.layer_failed(id, e, now);
+                return;
+            }
             if n < self.scratch.len() {
                 // Short read: the socket is very likely drained. One more
                 // read would just return WouldBlock; mio tolerates skipping
@@ -593,6 +646,9 @@ fn decode_all(
                     && conn.version.is_none()
                 {
                     conn.version = Some(c.version);
+                    if let Some(identity) = conn.layers.iter().find_map(|l| l.peer_identity()) {
+                        broker.set_peer_identity(id, identity);
+                    }
                 }
                 broker.handle_packet(id, packet, now, actions);
                 // Once the core has let go of the connection nothing more it
