@@ -80,6 +80,7 @@ pub fn listener_settings(
             port: l.port,
             max_qos: l.max_qos,
             max_topic_alias: l.max_topic_alias,
+            max_topic_alias_broker: l.max_topic_alias_broker,
             mount_point: l.mount_point.clone(),
             use_username_as_clientid: l.use_username_as_clientid,
             use_identity_as_username: l.tls.use_identity_as_username,

@@ -273,6 +273,7 @@ impl Broker {
                 qos: w.qos,
                 retain: w.retain,
                 properties: will_message_properties(&w.properties),
+                expires_at: None,
             }),
             delay: w.properties.will_delay_interval.unwrap_or(0),
         });
@@ -280,6 +281,14 @@ impl Broker {
             c.session = Some(key);
             c.keep_alive = keep_alive;
             c.aliases_in = vec![None; usize::from(listener.max_topic_alias)];
+            c.alias_limit = match version {
+                ProtocolVersion::V5 => connect
+                    .properties
+                    .topic_alias_maximum
+                    .unwrap_or(0)
+                    .min(listener.max_topic_alias_broker),
+                _ => 0,
+            };
         }
 
         let mut props = Properties::default();
@@ -362,7 +371,7 @@ impl Broker {
                         dup: true,
                         packet_id: Some(i.packet_id),
                         subscription_id: i.delivery.subscription_id,
-                        message_expiry: None,
+                        message_expiry: i.delivery.message.remaining_expiry(self.now),
                         topic_alias: None,
                         topic_alias_only: false,
                     }),

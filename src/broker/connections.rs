@@ -2,6 +2,7 @@
 //! is `net`'s). A connection exists from accept to close; it is bound to a
 //! session once its CONNECT is accepted.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::codec::{ProtocolVersion, TopicName};
@@ -29,6 +30,13 @@ pub struct Conn {
     pub serial: u64,
     /// The TLS client certificate's identity, when the listener has one.
     pub identity: Option<crate::net::layer::PeerIdentity>,
+    /// Outbound topic aliases (5.0): how many we may create for this client
+    /// (min of its Topic Alias Maximum and `max_topic_alias_broker`), and
+    /// those created so far.
+    pub alias_limit: u16,
+    pub aliases_out: HashMap<Box<str>, u16>,
+    /// "exceeded its receive maximum" is logged once per connection.
+    pub warned_receive_maximum: bool,
 }
 
 impl Conn {
@@ -44,7 +52,28 @@ impl Conn {
             aliases_in: Vec::new(),
             serial,
             identity: None,
+            alias_limit: 0,
+            aliases_out: HashMap::new(),
+            warned_receive_maximum: false,
         }
+    }
+
+    /// The alias to send `topic` with: `(Some(n), true)` for a topic that
+    /// already has alias n (sent with an empty topic), `(Some(n), false)`
+    /// when alias n is created now, `(None, false)` once they are used up.
+    pub fn outbound_alias(&mut self, topic: &str) -> (Option<u16>, bool) {
+        if self.alias_limit == 0 {
+            return (None, false);
+        }
+        if let Some(&alias) = self.aliases_out.get(topic) {
+            return (Some(alias), true);
+        }
+        let used = self.aliases_out.len() as u16;
+        if used < self.alias_limit {
+            self.aliases_out.insert(topic.into(), used + 1);
+            return (Some(used + 1), false);
+        }
+        (None, false)
     }
 
     /// The address without the port, for `New client connected from …`.

@@ -2,10 +2,12 @@
 //! in-flight window and queue. This is the per-message hot path: it clones
 //! `Rc`s and pushes into reused vectors, nothing more.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::codec::{OutgoingPublish, ProtocolVersion, Qos, SharedMessage, publish_wire_size};
 
+use super::connections::{Conn, ConnId};
 use super::session::{Delivery, Inflight, OutState, Session};
 use super::settings::Access;
 use super::subscriptions::SessionKey;
@@ -108,14 +110,14 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        if !fits(s, &delivery) {
+        if !fits(s, &delivery) || delivery.message.is_expired(self.now) {
             // A message larger than the client's Maximum Packet Size is
-            // discarded [MQTT-3.1.2-25].
+            // discarded [MQTT-3.1.2-25]; so is an expired one [MQTT-3.3.2-5].
             return;
         }
         match s.conn {
             Some(conn) if delivery.qos == Qos::AtMostOnce => {
-                send_publish(out, conn, s, delivery, None);
+                send_publish(out, &mut self.conns, conn, delivery, None, self.now);
                 self.stats.publish_sent += 1;
             }
             Some(conn) if s.inflight.len() < limit && s.queue.is_empty() => {
@@ -128,7 +130,7 @@ impl Broker {
                     delivery: delivery.clone(),
                     state,
                 });
-                send_publish(out, conn, s, delivery, Some(pid));
+                send_publish(out, &mut self.conns, conn, delivery, Some(pid), self.now);
                 self.stats.publish_sent += 1;
             }
             Some(_) => self.enqueue(key, delivery),
@@ -182,8 +184,11 @@ impl Broker {
             s.queued_bytes = s
                 .queued_bytes
                 .saturating_sub(delivery.message.payload.len() as u64);
+            if delivery.message.is_expired(self.now) {
+                continue;
+            }
             if delivery.qos == Qos::AtMostOnce {
-                send_publish(out, conn, s, delivery, None);
+                send_publish(out, &mut self.conns, conn, delivery, None, self.now);
                 self.stats.publish_sent += 1;
                 continue;
             }
@@ -196,7 +201,7 @@ impl Broker {
                 delivery: delivery.clone(),
                 state: initial_state(delivery.qos),
             });
-            send_publish(out, conn, s, delivery, Some(pid));
+            send_publish(out, &mut self.conns, conn, delivery, Some(pid), self.now);
             self.stats.publish_sent += 1;
         }
     }
@@ -210,6 +215,20 @@ impl Broker {
         let Some(will) = s.will.take() else {
             return;
         };
+        // A will's expiry counts from when it is published.
+        let mut will = will;
+        if let Some(secs) = will.message.properties.message_expiry_interval {
+            let mut properties = will.message.properties.clone();
+            properties.message_expiry_interval = None;
+            will.message = std::rc::Rc::new(crate::codec::Message {
+                topic: will.message.topic.clone(),
+                payload: will.message.payload.clone(),
+                qos: will.message.qos,
+                retain: will.message.retain,
+                properties,
+                expires_at: Some(self.now + std::time::Duration::from_secs(u64::from(secs))),
+            });
+        }
         let topic = will.message.topic.as_str();
         let allowed = self.may_write(key, topic);
         if !allowed {
@@ -266,23 +285,31 @@ fn initial_state(qos: Qos) -> OutState {
     }
 }
 
+/// Builds the PUBLISH for one delivery: the remaining message expiry, and an
+/// outbound topic alias where the client accepts them (2.1 behaviour: first
+/// come first served, never reassigned).
 fn send_publish(
     out: &mut Vec<Action>,
-    conn: usize,
-    _s: &Session,
+    conns: &mut HashMap<ConnId, Conn>,
+    conn: ConnId,
     d: Delivery,
     packet_id: Option<crate::codec::PacketId>,
+    now: Instant,
 ) {
+    let (topic_alias, topic_alias_only) = match conns.get_mut(&conn) {
+        Some(c) => c.outbound_alias(d.message.topic.as_str()),
+        None => (None, false),
+    };
     let publish = OutgoingPublish {
+        message_expiry: d.message.remaining_expiry(now),
         message: d.message,
         qos: d.qos,
         retain: d.retain,
         dup: false,
         packet_id,
         subscription_id: d.subscription_id,
-        message_expiry: None,
-        topic_alias: None,
-        topic_alias_only: false,
+        topic_alias,
+        topic_alias_only,
     };
     out.push(Action::Send(conn, Outbound::Publish(publish)));
 }

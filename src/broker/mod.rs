@@ -107,6 +107,9 @@ pub struct Broker {
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// Scratch space reused by every routed message.
     matches: Vec<Match>,
+    /// The time of the call being handled (like mosquitto's cached "now"):
+    /// set at every entry point so delivery code needs no clock argument.
+    now: Instant,
     sys: sys_tree::SysTree,
     serial: u64,
     rng: u64,
@@ -117,6 +120,7 @@ impl Broker {
     /// `seed` feeds generated client ids; pass something random.
     pub fn new(settings: BrokerSettings, listeners: Vec<ListenerSettings>, seed: u64) -> Broker {
         Broker {
+            now: Instant::now(),
             sys: sys_tree::SysTree::new(settings.sys_interval),
             settings,
             listeners,
@@ -206,6 +210,7 @@ impl Broker {
         peer: String,
         now: Instant,
     ) {
+        self.now = now;
         let serial = self.next_serial();
         let port = self.listeners.get(listener).map(|l| l.port).unwrap_or(0);
         if self.settings.connection_messages {
@@ -229,6 +234,7 @@ impl Broker {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        self.now = now;
         self.drop_connection(conn, reason, now, out);
     }
 
@@ -240,6 +246,7 @@ impl Broker {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        self.now = now;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -286,6 +293,7 @@ impl Broker {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        self.now = now;
         let reason = match reason_code {
             reason::v5::PACKET_TOO_LARGE => CloseReason::PacketTooLarge,
             reason::v5::MALFORMED_PACKET => CloseReason::Malformed,
@@ -297,6 +305,7 @@ impl Broker {
     /// Advances timers: keep alive, CONNECT timeout, session expiry, delayed
     /// wills. Call at least at `next_deadline()`.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.now = now;
         while let Some(Reverse((when, timer))) = self.timers.peek().copied() {
             if when > now {
                 break;
@@ -324,6 +333,7 @@ impl Broker {
     /// Server shutdown: every client that still has a will gets it
     /// published (as mosquitto does on SIGTERM), v5 clients are told 0x8B.
     pub fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.now = now;
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in conns {
             self.disconnect_with(

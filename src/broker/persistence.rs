@@ -35,7 +35,7 @@ struct StoreIds {
 }
 
 impl StoreIds {
-    fn id(&mut self, m: &SharedMessage, now_unix: i64) -> u64 {
+    fn id(&mut self, m: &SharedMessage, now: Instant, now_unix: i64) -> u64 {
         let key = Rc::as_ptr(m);
         if let Some(&id) = self.ids.get(&key) {
             return id;
@@ -43,12 +43,10 @@ impl StoreIds {
         let id = self.messages.len() as u64 + 1;
         self.ids.insert(key, id);
         // The file keeps expiry as an absolute time, not as a property.
-        // (Until messages carry their arrival time, the full interval is
-        // counted from the save.)
         let mut properties = m.properties.clone();
-        let expiry_time = properties
-            .message_expiry_interval
-            .take()
+        properties.message_expiry_interval = None;
+        let expiry_time = m
+            .remaining_expiry(now)
             .map(|secs| now_unix + i64::from(secs))
             .unwrap_or(0);
         self.messages.push(StoredMessage {
@@ -86,7 +84,7 @@ impl Broker {
             if m.topic.as_str().starts_with("$SYS") {
                 continue;
             }
-            db.retained.push(store.id(m, now_unix));
+            db.retained.push(store.id(m, now, now_unix));
         }
         for (_, s) in self.sessions.iter() {
             if !s.is_durable() {
@@ -119,7 +117,7 @@ impl Broker {
             for i in &s.inflight {
                 db.client_messages.push(StoredClientMessage {
                     client_id: client_id.clone(),
-                    store_id: store.id(&i.delivery.message, now_unix),
+                    store_id: store.id(&i.delivery.message, now, now_unix),
                     mid: i.packet_id.get(),
                     qos: i.delivery.qos.as_u8(),
                     state: state_of(i.state),
@@ -141,7 +139,7 @@ impl Broker {
                 };
                 db.client_messages.push(StoredClientMessage {
                     client_id: client_id.clone(),
-                    store_id: store.id(&d.message, now_unix),
+                    store_id: store.id(&d.message, now, now_unix),
                     mid,
                     qos: d.qos.as_u8(),
                     state: MsgState::Queued,
@@ -183,6 +181,7 @@ impl Broker {
     /// Loads a database into an empty broker. Returns warnings for entries
     /// that could not be used (each logged by the caller, none fatal).
     pub fn restore(&mut self, db: &DbContents, now: Instant, now_unix: i64) -> Vec<String> {
+        self.now = now;
         let mut warnings = Vec::new();
         let mut messages: HashMap<u64, SharedMessage> = HashMap::new();
         for m in &db.messages {
@@ -197,9 +196,9 @@ impl Broker {
                 continue;
             };
             let mut properties = m.properties.clone();
-            if m.expiry_time != 0 {
-                properties.message_expiry_interval = u32::try_from(m.expiry_time - now_unix).ok();
-            }
+            properties.message_expiry_interval = None;
+            let expires_at = (m.expiry_time != 0)
+                .then(|| now + Duration::from_secs((m.expiry_time - now_unix).max(0) as u64));
             messages.insert(
                 m.store_id,
                 Rc::new(Message {
@@ -208,6 +207,7 @@ impl Broker {
                     qos: Qos::from_u8(m.qos.min(2)).unwrap_or(Qos::AtMostOnce),
                     retain: m.retain,
                     properties,
+                    expires_at,
                 }),
             );
         }

@@ -2,7 +2,7 @@
 //! permission checks, the retained store, routing, and the acknowledgement.
 
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::codec::{Ack, Message, Packet, Properties, Publish, Qos, TopicName, reason};
 
@@ -89,6 +89,24 @@ impl Broker {
         self.stats.publish_received += 1;
         self.stats.publish_bytes_received += p.payload.len() as u64;
 
+        // mosquitto 2.1.1 settled on warning, not disconnecting, when a
+        // client sends more unacknowledged QoS 2 messages than our Receive
+        // Maximum: strict enforcement broke clients in the field.
+        let receive_maximum = usize::from(self.settings.max_inflight_messages);
+        if v5
+            && p.qos == Qos::ExactlyOnce
+            && receive_maximum > 0
+            && let Some(s) = self.sessions.get(key)
+            && s.awaiting_pubrel.len() >= receive_maximum
+            && let Some(c) = self.conns.get_mut(&conn)
+            && !c.warned_receive_maximum
+        {
+            c.warned_receive_maximum = true;
+            log::warn!(
+                "Warning: Client {} has exceeded its receive maximum of {receive_maximum}; serving it anyway.",
+                s.client_id
+            );
+        }
         // A QoS 2 PUBLISH we already acknowledged is a retransmission: answer
         // again, deliver once [MQTT-4.3.3-9].
         if let (Qos::ExactlyOnce, Some(pid)) = (p.qos, p.packet_id)
@@ -119,12 +137,17 @@ impl Broker {
             let mut properties = p.properties;
             properties.topic_alias = None;
             properties.subscription_identifiers.clear();
+            let expires_at = properties
+                .message_expiry_interval
+                .take()
+                .map(|secs| now + Duration::from_secs(u64::from(secs)));
             let message = Rc::new(Message {
                 topic,
                 payload: p.payload,
                 qos: p.qos,
                 retain: p.retain,
                 properties,
+                expires_at,
             });
             if message.retain {
                 self.retained.set(message.clone());

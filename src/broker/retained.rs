@@ -174,6 +174,7 @@ mod tests {
             qos: Qos::AtMostOnce,
             retain: true,
             properties: Properties::default(),
+            expires_at: None,
         })
     }
 

@@ -69,6 +69,9 @@ pub struct ListenerSettings {
     pub max_qos: Qos,
     /// Inbound topic aliases a v5 client may use (`max_topic_alias`).
     pub max_topic_alias: u16,
+    /// Outbound topic aliases culex creates per v5 client (2.1's
+    /// `max_topic_alias_broker`, default 10; 0 turns them off).
+    pub max_topic_alias_broker: u16,
     pub mount_point: Option<String>,
     pub use_username_as_clientid: bool,
     /// TLS: the client certificate's CN becomes the username and the
@@ -87,6 +90,7 @@ impl Default for ListenerSettings {
             port: 1883,
             max_qos: Qos::ExactlyOnce,
             max_topic_alias: 10,
+            max_topic_alias_broker: 10,
             mount_point: None,
             use_username_as_clientid: false,
             use_identity_as_username: false,

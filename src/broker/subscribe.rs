@@ -60,6 +60,19 @@ impl Broker {
             if send_retained {
                 found.clear();
                 self.retained.matching(filter.as_str(), &mut found);
+                // Expired retained messages are dropped here, where they
+                // would otherwise be sent [MQTT-3.3.2-5].
+                let now = self.now;
+                for m in found.iter().filter(|m| m.is_expired(now)) {
+                    if self
+                        .retained
+                        .get(m.topic.as_str())
+                        .is_some_and(|r| std::rc::Rc::ptr_eq(r, m))
+                    {
+                        self.retained.remove(m.topic.as_str());
+                    }
+                }
+                found.retain(|m| !m.is_expired(now));
                 retained.extend(found.drain(..).map(|m| (m, options.qos, sub_id)));
             }
         }

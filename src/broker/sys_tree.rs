@@ -81,6 +81,7 @@ impl Broker {
     /// Starts the clock for `uptime` and publishes `$SYS/broker/version`
     /// once (when `$SYS` is on).
     pub fn start(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.now = now;
         self.sys.started = Some(now);
         if self.sys.enabled() {
             self.publish_sys("$SYS/broker/version", version_text(), out);
@@ -207,6 +208,7 @@ impl Broker {
             qos: Qos::ExactlyOnce,
             retain: true,
             properties: Properties::default(),
+            expires_at: None,
         });
         self.retained.set(message.clone());
         self.route(&message, None, out);

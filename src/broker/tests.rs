@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::codec::{
-    Connack, Connect, Publish, Qos, Subscribe, SubscriptionOptions, TopicFilter, TopicName,
-    Unsubscribe, Will,
+    Connack, Connect, OutgoingPublish, Publish, Qos, Subscribe, SubscriptionOptions, TopicFilter,
+    TopicName, Unsubscribe, Will,
 };
 
 struct Users(HashMap<&'static str, &'static str>);
@@ -608,4 +608,151 @@ fn v5_no_matching_subscribers_and_denied_sys() {
     assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0x10)]);
     let a = h.publish(1, "$SYS/x", "x", Qos::AtLeastOnce, false);
     assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0x87)]);
+}
+
+fn v5_connect(id: &str, clean: bool, expiry: u32) -> Connect {
+    let mut c = connect(id, ProtocolVersion::V5, clean);
+    c.properties.session_expiry_interval = Some(expiry);
+    c
+}
+
+fn outgoing(actions: &[Action]) -> Vec<OutgoingPublish> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(_, Outbound::Publish(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn message_expiry_counts_down_and_expired_queued_messages_are_dropped() {
+    let mut h = Harness::new();
+    h.connect_with(1, v5_connect("d", false, 3600));
+    h.subscribe(1, "e/#", Qos::AtLeastOnce);
+    h.lost(1);
+    h.connect(2, "pub", true);
+    let mut p = publish("e/short", "short", Qos::AtLeastOnce, false);
+    p.properties.message_expiry_interval = Some(5);
+    h.packet(2, Packet::Publish(p));
+    let mut p = publish("e/long", "long", Qos::AtLeastOnce, false);
+    p.properties.message_expiry_interval = Some(100);
+    h.packet(2, Packet::Publish(p));
+    h.advance(10);
+    let a = h.connect_with(3, v5_connect("d", false, 3600));
+    let got = outgoing(&a);
+    assert_eq!(got.len(), 1, "the expired message is dropped");
+    assert_eq!(got[0].message.topic.as_str(), "e/long");
+    assert_eq!(got[0].message_expiry, Some(90));
+}
+
+#[test]
+fn outbound_topic_aliases_are_created_first_come_first_served() {
+    let mut settings_listener = anonymous();
+    settings_listener.max_topic_alias_broker = 2;
+    let mut h = Harness::with(BrokerSettings::default(), settings_listener);
+    let mut c = v5_connect("sub", true, 0);
+    c.properties.topic_alias_maximum = Some(5);
+    h.connect_with(1, c);
+    h.subscribe(1, "t/#", Qos::AtMostOnce);
+    h.connect(2, "pub", true);
+    let mut seen = Vec::new();
+    for t in ["t/a", "t/a", "t/b", "t/c", "t/b"] {
+        let a = h.publish(2, t, "x", Qos::AtMostOnce, false);
+        let p = &outgoing(&a)[0];
+        seen.push((
+            p.message.topic.to_string(),
+            p.topic_alias,
+            p.topic_alias_only,
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("t/a".into(), Some(1), false),
+            ("t/a".into(), Some(1), true),
+            ("t/b".into(), Some(2), false),
+            ("t/c".into(), None, false),
+            ("t/b".into(), Some(2), true),
+        ]
+    );
+    // A client that announced no Topic Alias Maximum gets none.
+    h.connect_with(3, v5_connect("plain", true, 0));
+    h.subscribe(3, "u", Qos::AtMostOnce);
+    let a = h.publish(2, "u", "x", Qos::AtMostOnce, false);
+    assert_eq!(outgoing(&a)[0].topic_alias, None);
+}
+
+#[test]
+fn will_delay_fires_later_and_is_cancelled_by_a_resume() {
+    let mut h = Harness::new();
+    h.connect(9, "watcher", true);
+    h.subscribe(9, "w/#", Qos::AtMostOnce);
+    let mut c = v5_connect("dev", false, 3600);
+    let mut props = Properties::default();
+    props.will_delay_interval = Some(5);
+    c.will = Some(Will {
+        topic: TopicName::new("w/dev").unwrap(),
+        payload: b"gone".to_vec(),
+        qos: Qos::AtMostOnce,
+        retain: false,
+        properties: props,
+    });
+    h.connect_with(1, c.clone());
+    assert!(publishes(&h.lost(1)).is_empty(), "delayed");
+    assert!(publishes(&h.advance(3)).is_empty());
+    // Resumed within the delay: cancelled.
+    h.connect_with(2, c.clone());
+    assert!(publishes(&h.advance(10)).is_empty());
+    // Dropped again and left away: sent after 5 s.
+    h.lost(2);
+    assert!(publishes(&h.advance(4)).is_empty());
+    assert_eq!(
+        publishes(&h.advance(2)),
+        vec![(9, "w/dev".into(), "gone".into(), 0, false, None)]
+    );
+}
+
+#[test]
+fn disconnect_with_will_message_publishes_it() {
+    let mut h = Harness::new();
+    h.connect(9, "watcher", true);
+    h.subscribe(9, "w/#", Qos::AtMostOnce);
+    let mut c = v5_connect("dev", true, 0);
+    c.will = Some(Will {
+        topic: TopicName::new("w/dev").unwrap(),
+        payload: b"bye".to_vec(),
+        qos: Qos::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    h.connect_with(1, c);
+    let a = h.packet(
+        1,
+        Packet::Disconnect(Disconnect {
+            reason: 0x04,
+            properties: Properties::default(),
+        }),
+    );
+    assert_eq!(
+        publishes(&a),
+        vec![(9, "w/dev".into(), "bye".into(), 0, false, None)]
+    );
+}
+
+#[test]
+fn receive_maximum_of_the_client_bounds_what_is_in_flight() {
+    let mut h = Harness::new();
+    let mut c = v5_connect("slow", true, 0);
+    c.properties.receive_maximum = Some(2);
+    h.connect_with(1, c);
+    h.subscribe(1, "r", Qos::AtLeastOnce);
+    h.connect(2, "pub", true);
+    let mut sent = 0;
+    for _ in 0..5 {
+        sent += outgoing(&h.publish(2, "r", "x", Qos::AtLeastOnce, false)).len();
+    }
+    assert_eq!(sent, 2);
+    assert_eq!(h.broker.inflight_ids("slow").len(), 2);
 }

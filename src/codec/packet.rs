@@ -8,6 +8,7 @@
 
 use std::num::NonZeroU16;
 use std::rc::Rc;
+use std::time::Instant;
 
 use super::properties::Properties;
 use super::topic::{TopicFilter, TopicName};
@@ -266,9 +267,27 @@ pub struct Message {
     pub qos: Qos,
     pub retain: bool,
     /// Properties forwarded to subscribers (payload format, content type,
-    /// response topic, correlation data, user properties, expiry). Never a
-    /// topic alias or subscription identifier: those are per connection.
+    /// response topic, correlation data, user properties). Never a topic
+    /// alias, subscription identifier or message expiry interval: the first
+    /// two are per connection, the expiry is `expires_at`.
     pub properties: Properties,
+    /// 5.0 message expiry: when the message stops being delivered. Each
+    /// delivery carries the remaining seconds [MQTT-3.3.2-6].
+    pub expires_at: Option<Instant>,
+}
+
+impl Message {
+    /// Seconds left before expiry, rounded up; `Some(0)` means expired.
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        let at = self.expires_at?;
+        let left = at.saturating_duration_since(now);
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        Some(u32::try_from(secs).unwrap_or(u32::MAX))
+    }
+
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 pub type SharedMessage = Rc<Message>;

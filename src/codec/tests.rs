@@ -580,6 +580,7 @@ fn message(properties: Properties) -> SharedMessage {
         qos: Qos::ExactlyOnce,
         retain: false,
         properties,
+        expires_at: None,
     })
 }
 
@@ -703,6 +704,7 @@ impl Message {
             qos: self.qos,
             retain: self.retain,
             properties: self.properties.clone(),
+            expires_at: self.expires_at,
         }
     }
 }
