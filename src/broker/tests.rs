@@ -690,8 +690,10 @@ fn will_delay_fires_later_and_is_cancelled_by_a_resume() {
     h.connect(9, "watcher", true);
     h.subscribe(9, "w/#", Qos::AtMostOnce);
     let mut c = v5_connect("dev", false, 3600);
-    let mut props = Properties::default();
-    props.will_delay_interval = Some(5);
+    let props = Properties {
+        will_delay_interval: Some(5),
+        ..Properties::default()
+    };
     c.will = Some(Will {
         topic: TopicName::new("w/dev").unwrap(),
         payload: b"gone".to_vec(),
