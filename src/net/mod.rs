@@ -255,7 +255,8 @@ impl EventLoop {
                     }
                     Token(conn) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(conn, now);
+                            let closing = event.is_read_closed() || event.is_error();
+                            self.read(conn, now, closing);
                         }
                         if event.is_writable() {
                             self.dirty.push(conn);
@@ -350,7 +351,9 @@ impl EventLoop {
 
     /// Reads everything available (mio is edge-triggered), decoding and
     /// handling packets as they complete.
-    fn read(&mut self, id: ConnId, now: Instant) {
+    /// `peer_closed`: the event said the peer shut its side, so read on to
+    /// the end-of-file even after a short read.
+    fn read(&mut self, id: ConnId, now: Instant, peer_closed: bool) {
         let max_packet = self.broker.settings().max_packet_size;
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
@@ -433,11 +436,12 @@ impl EventLoop {
                 self.layer_failed(id, e, now);
                 return;
             }
-            if n < self.scratch.len() {
-                // Short read: the socket is very likely drained. One more
-                // read would just return WouldBlock; mio tolerates skipping
-                // it only if we read until WouldBlock, so continue.
-                continue;
+            if n < self.scratch.len() && !peer_closed {
+                // A short read drained the socket: another read would only
+                // return WouldBlock, one wasted system call per event. Data
+                // arriving after this read raises a new edge (as nginx relies
+                // on with EPOLLET), so stopping here loses nothing.
+                return;
             }
         }
     }
