@@ -135,3 +135,64 @@ fn password_files_of_both_generations_and_edge_cases() {
     assert!(!ok("emptypw", ""));
     b.wait_log("Error: Invalid password hash type for user plainuser, removing entry.");
 }
+
+#[test]
+fn argon2id_logins_work_and_a_burst_does_not_stall_other_clients() {
+    let b = Culex::start_with(
+        "listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {dir}/passwd\n",
+        &[(
+            "passwd",
+            include_bytes!("../testdata/passwd/mosquitto-2.1.2-argon2id.passwd"),
+        )],
+    );
+    let mut bystander = Raw::connect(b.port);
+    bystander.send(&connect_packet(
+        culex::codec::ProtocolVersion::V311,
+        "bystander",
+        None,
+    ));
+    assert!(matches!(bystander.recv(), Some(culex::codec::Packet::Connack(c)) if c.code == 0));
+    // Eight argon2id logins at once (46 MiB and tens of ms each).
+    let start = std::time::Instant::now();
+    let logins: Vec<_> = (0..8)
+        .map(|i| {
+            let port = b.port;
+            std::thread::spawn(move || {
+                let mut raw = Raw::connect(port);
+                let (user, pass) = match i % 3 {
+                    0 => ("alice-argon2id", "secret"),
+                    1 => ("bob-argon2id", "p@ss w0rd:with:colons"),
+                    _ => ("carol-argon2id", "pässwörd€"),
+                };
+                raw.send(&connect_packet(
+                    culex::codec::ProtocolVersion::V311,
+                    &format!("storm{i}"),
+                    Some((user, pass)),
+                ));
+                let code = match raw.recv() {
+                    Some(culex::codec::Packet::Connack(c)) => c.code,
+                    other => panic!("{other:?}"),
+                };
+                (code, start.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    bystander.send(&culex::codec::Packet::Pingreq);
+    assert_eq!(bystander.recv(), Some(culex::codec::Packet::Pingresp));
+    let ping_answered = start.elapsed();
+    let results: Vec<_> = logins.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(results.iter().all(|(code, _)| *code == 0), "{results:?}");
+    let last_login = results.iter().map(|(_, t)| *t).max().unwrap();
+    // One expensive check per loop turn: the PING is served between them,
+    // not after all eight.
+    assert!(
+        ping_answered < last_login,
+        "ping {ping_answered:?}, last login {last_login:?}"
+    );
+    // A wrong password is still refused.
+    assert_ne!(
+        pub_status(b.port, "mqttv311", Some(("alice-argon2id", "wrong"))).0,
+        0
+    );
+}

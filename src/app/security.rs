@@ -29,6 +29,13 @@ impl PasswordCheck for Passwords {
             Err(_) => self.file.authenticate(username, password),
         }
     }
+
+    fn is_expensive(&self, username: &str, password: Option<&[u8]>) -> bool {
+        match self.cache.try_borrow() {
+            Ok(cache) => self.file.is_expensive(&cache, username, password),
+            Err(_) => true,
+        }
+    }
 }
 
 pub struct Acl(AclFile);

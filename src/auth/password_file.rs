@@ -169,6 +169,25 @@ impl PasswordFile {
         }
     }
 
+    /// Whether checking these credentials would run an expensive (argon2id)
+    /// verification: the event loop spreads those over its turns so a login
+    /// storm cannot stall everyone else.
+    pub fn is_expensive(
+        &self,
+        cache: &VerifyCache,
+        username: &str,
+        password: Option<&[u8]>,
+    ) -> bool {
+        match self.lookup(username) {
+            Some(hash) if hash.is_expensive() => match password {
+                Some(pw) => !cache.contains(&cache.key(username, pw, hash)),
+                None => true,
+            },
+            Some(_) => false,
+            None => self.dummy.as_ref().is_some_and(|d| d.is_expensive()),
+        }
+    }
+
     /// [`authenticate`](Self::authenticate) with a cache of successful
     /// verifications of expensive (argon2id) hashes: a client reconnecting
     /// with the same credentials is accepted without a new argon2 run.

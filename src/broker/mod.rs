@@ -177,6 +177,23 @@ impl Broker {
         }
     }
 
+    /// Whether handling this CONNECT would run an expensive password check
+    /// (argon2id not yet cached), so the network layer can spread such
+    /// logins over loop turns.
+    pub fn connect_is_expensive(&self, conn: ConnId, connect: &crate::codec::Connect) -> bool {
+        let Some(listener) = self
+            .conns
+            .get(&conn)
+            .and_then(|c| self.listeners.get(c.listener))
+        else {
+            return false;
+        };
+        match (&connect.username, &listener.security.passwords) {
+            (Some(user), Some(p)) => p.is_expensive(user, connect.password.as_deref()),
+            _ => false,
+        }
+    }
+
     /// Whether the core still considers `conn` open.
     pub fn has_connection(&self, conn: ConnId) -> bool {
         self.conns.contains_key(&conn)

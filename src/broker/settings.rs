@@ -11,6 +11,12 @@ use crate::codec::{ProtocolVersion, Qos};
 pub trait PasswordCheck {
     /// `true` if the user exists and the password matches.
     fn check(&self, username: &str, password: Option<&[u8]>) -> bool;
+
+    /// Whether `check` would be costly (argon2id, tens of milliseconds):
+    /// the event loop runs at most one such check per turn.
+    fn is_expensive(&self, _username: &str, _password: Option<&[u8]>) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,6 +73,10 @@ struct Connection {
     /// Encoded MQTT bytes waiting to go down through `layers` (layered
     /// connections only): pushed through once per loop turn.
     staged: Vec<u8>,
+    /// Its CONNECT waits for an expensive-login slot; input is buffered.
+    connect_deferred: bool,
+    /// Tells this connection from a later one with the same slab key.
+    serial: u64,
 }
 
 impl Connection {
@@ -157,7 +161,16 @@ pub struct EventLoop {
     /// Open connections per listener, for `max_connections`.
     per_listener: Vec<u32>,
     nodelay: bool,
+    /// Expensive logins (argon2id) left this turn, and the CONNECTs waiting
+    /// for a later turn: one costly check per turn keeps a reconnect storm
+    /// from stalling every other client.
+    login_budget: u32,
+    deferred: std::collections::VecDeque<(ConnId, u64, Packet)>,
+    next_serial: u64,
 }
+
+/// Expensive password checks per loop turn.
+const EXPENSIVE_LOGINS_PER_TURN: u32 = 1;
 
 impl EventLoop {
     pub fn new(
@@ -188,6 +201,9 @@ impl EventLoop {
             scratch: vec![0; READ_CHUNK],
             per_listener,
             nodelay: true,
+            login_budget: EXPENSIVE_LOGINS_PER_TURN,
+            deferred: std::collections::VecDeque::new(),
+            next_serial: 0,
         })
     }
 
@@ -213,8 +229,12 @@ impl EventLoop {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let timeout =
+            let mut timeout =
                 deadline.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
+            if !self.deferred.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            self.login_budget = EXPENSIVE_LOGINS_PER_TURN;
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -265,6 +285,7 @@ impl EventLoop {
                 }
                 self.apply_actions();
             }
+            self.run_deferred_logins(now);
             self.broker.tick(now, &mut self.actions);
             self.apply_actions();
             self.flush_dirty();
@@ -333,7 +354,10 @@ impl EventLoop {
                 listener_index: index,
                 layers,
                 staged: Vec::new(),
+                connect_deferred: false,
+                serial: self.next_serial,
             };
+            self.next_serial += 1;
             if let Err(e) =
                 self.poll
                     .registry()
@@ -415,15 +439,27 @@ impl EventLoop {
             } else {
                 &input
             };
-            let consumed = decode_all(
-                &mut self.broker,
-                &mut self.actions,
-                &mut self.conns,
-                id,
-                data,
+            if conn.connect_deferred {
+                // Nothing may be decoded before the waiting CONNECT.
+                if from_scratch {
+                    input.extend_from_slice(&self.scratch[..n]);
+                }
+                conn.pending = input;
+                if n < self.scratch.len() && !peer_closed {
+                    return;
+                }
+                continue;
+            }
+            let mut ctx = DecodeCtx {
+                broker: &mut self.broker,
+                actions: &mut self.actions,
+                conns: &mut self.conns,
+                login_budget: &mut self.login_budget,
+                deferred: &mut self.deferred,
                 max_packet,
                 now,
-            );
+            };
+            let consumed = ctx.decode_all(id, data);
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
@@ -472,6 +508,53 @@ impl EventLoop {
             .and_then(|c| c.stream.peer_addr().ok())
             .map(|a| a.ip().to_string())
             .unwrap_or_default()
+    }
+
+    /// Handles CONNECTs that waited for an expensive-login slot, then the
+    /// input their connections buffered meanwhile.
+    fn run_deferred_logins(&mut self, now: Instant) {
+        while self.login_budget > 0 {
+            let Some((id, serial, packet)) = self.deferred.pop_front() else {
+                return;
+            };
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            if conn.serial != serial || conn.closing {
+                continue;
+            }
+            self.login_budget -= 1;
+            conn.connect_deferred = false;
+            if let Packet::Connect(c) = &packet {
+                conn.version = Some(c.version);
+                if let Some(identity) = conn.layers.iter().find_map(|l| l.peer_identity()) {
+                    self.broker.set_peer_identity(id, identity);
+                }
+            }
+            let pending = std::mem::take(&mut conn.pending);
+            self.broker
+                .handle_packet(id, packet, now, &mut self.actions);
+            if self.broker.has_connection(id) && !pending.is_empty() {
+                let max_packet = self.broker.settings().max_packet_size;
+                let mut ctx = DecodeCtx {
+                    broker: &mut self.broker,
+                    actions: &mut self.actions,
+                    conns: &mut self.conns,
+                    login_budget: &mut self.login_budget,
+                    deferred: &mut self.deferred,
+                    max_packet,
+                    now,
+                };
+                let consumed = ctx.decode_all(id, &pending);
+                if let Some(conn) = self.conns.get_mut(id)
+                    && consumed < pending.len()
+                    && !conn.closing
+                {
+                    conn.pending = pending[consumed..].to_vec();
+                }
+            }
+            self.apply_actions();
+        }
     }
 
     fn lost(&mut self, id: ConnId, reason: CloseReason, now: Instant) {
@@ -623,73 +706,96 @@ fn flush(conn: &mut Connection) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Decodes and handles every complete packet in `data`; returns the bytes
-/// consumed. Stops at the first error (the connection is then closing).
-fn decode_all(
-    broker: &mut Broker,
-    actions: &mut Vec<Action>,
-    conns: &mut Slab<Connection>,
-    id: ConnId,
-    data: &[u8],
+/// What decoding a connection's input touches.
+struct DecodeCtx<'a> {
+    broker: &'a mut Broker,
+    actions: &'a mut Vec<Action>,
+    conns: &'a mut Slab<Connection>,
+    login_budget: &'a mut u32,
+    deferred: &'a mut std::collections::VecDeque<(ConnId, u64, Packet)>,
     max_packet: u32,
     now: Instant,
-) -> usize {
-    let mut pos = 0;
-    while pos < data.len() {
-        let Some(conn) = conns.get_mut(id) else {
-            return pos;
-        };
-        if conn.closing {
-            return data.len();
-        }
-        match codec::decode(&data[pos..], conn.version, max_packet) {
-            Ok(None) => break,
-            Ok(Some((packet, used))) => {
-                pos += used;
-                if let Packet::Connect(c) = &packet
-                    && conn.version.is_none()
-                {
-                    conn.version = Some(c.version);
-                    if let Some(identity) = conn.layers.iter().find_map(|l| l.peer_identity()) {
-                        broker.set_peer_identity(id, identity);
+}
+
+impl DecodeCtx<'_> {
+    /// Decodes and handles every complete packet in `data`; returns the
+    /// bytes consumed. Stops at the first error (the connection is then
+    /// closing) and after a CONNECT deferred for lack of login budget.
+    fn decode_all(&mut self, id: ConnId, data: &[u8]) -> usize {
+        let DecodeCtx {
+            broker,
+            actions,
+            conns,
+            max_packet,
+            now,
+            ..
+        } = self;
+        let (max_packet, now) = (*max_packet, *now);
+        let mut pos = 0;
+        while pos < data.len() {
+            let Some(conn) = conns.get_mut(id) else {
+                return pos;
+            };
+            if conn.closing {
+                return data.len();
+            }
+            match codec::decode(&data[pos..], conn.version, max_packet) {
+                Ok(None) => break,
+                Ok(Some((packet, used))) => {
+                    pos += used;
+                    if let Packet::Connect(c) = &packet
+                        && conn.version.is_none()
+                    {
+                        if broker.connect_is_expensive(id, c) {
+                            if *self.login_budget == 0 {
+                                conn.connect_deferred = true;
+                                self.deferred.push_back((id, conn.serial, packet));
+                                return pos;
+                            }
+                            *self.login_budget -= 1;
+                        }
+                        conn.version = Some(c.version);
+                        if let Some(identity) = conn.layers.iter().find_map(|l| l.peer_identity()) {
+                            broker.set_peer_identity(id, identity);
+                        }
+                    }
+                    broker.handle_packet(id, packet, now, actions);
+                    // Once the core has let go of the connection nothing more it
+                    // sent counts; its queued replies still go out first.
+                    if !broker.has_connection(id) {
+                        return data.len();
                     }
                 }
-                broker.handle_packet(id, packet, now, actions);
-                // Once the core has let go of the connection nothing more it
-                // sent counts; its queued replies still go out first.
-                if !broker.has_connection(id) {
+                Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
+                    // mosquitto answers with a 3.x CONNACK 1 whatever the level.
+                    let connack = Packet::Connack(Connack {
+                        session_present: false,
+                        code: codec::reason::v3::UNACCEPTABLE_PROTOCOL_VERSION,
+                        properties: Default::default(),
+                    });
+                    actions.push(Action::Send(id, Outbound::Packet(Box::new(connack))));
+                    broker.connection_lost(id, CloseReason::ProtocolError, now, actions);
+                    actions.push(Action::Close(id));
+                    return data.len();
+                }
+                Err(DecodeError::InvalidProtocolName(name)) => {
+                    let peer = conns.get(id).and_then(|c| c.stream.peer_addr().ok());
+                    let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+                    log::info!("Invalid protocol \"{name}\" in CONNECT from {ip}.");
+                    broker.connection_lost(id, CloseReason::ProtocolError, now, actions);
+                    actions.push(Action::Close(id));
+                    return data.len();
+                }
+                Err(e) => {
+                    log::debug!("Bad packet from connection {id}: {e}");
+                    broker.decode_failed(id, e.reason_code(), now, actions);
+                    actions.push(Action::Close(id));
                     return data.len();
                 }
             }
-            Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
-                // mosquitto answers with a 3.x CONNACK 1 whatever the level.
-                let connack = Packet::Connack(Connack {
-                    session_present: false,
-                    code: codec::reason::v3::UNACCEPTABLE_PROTOCOL_VERSION,
-                    properties: Default::default(),
-                });
-                actions.push(Action::Send(id, Outbound::Packet(Box::new(connack))));
-                broker.connection_lost(id, CloseReason::ProtocolError, now, actions);
-                actions.push(Action::Close(id));
-                return data.len();
-            }
-            Err(DecodeError::InvalidProtocolName(name)) => {
-                let peer = conns.get(id).and_then(|c| c.stream.peer_addr().ok());
-                let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
-                log::info!("Invalid protocol \"{name}\" in CONNECT from {ip}.");
-                broker.connection_lost(id, CloseReason::ProtocolError, now, actions);
-                actions.push(Action::Close(id));
-                return data.len();
-            }
-            Err(e) => {
-                log::debug!("Bad packet from connection {id}: {e}");
-                broker.decode_failed(id, e.reason_code(), now, actions);
-                actions.push(Action::Close(id));
-                return data.len();
-            }
         }
+        pos
     }
-    pos
 }
 
 /// `ip:port` as mosquitto prints peers (IPv6 without brackets).
