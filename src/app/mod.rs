@@ -39,6 +39,8 @@ pub enum StartupError {
     Database(String),
     /// Already logged; exit with this status.
     Exit(i32),
+    /// A command-line misuse (exit 3).
+    Usage(String),
 }
 
 impl StartupError {
@@ -48,7 +50,7 @@ impl StartupError {
             StartupError::PasswordFile(e) => e.exit_code(),
             StartupError::AclFile(_, e) => e.exit_code(),
             StartupError::Listen(_) | StartupError::Io(_) | StartupError::Database(_) => 1,
-            StartupError::Unsupported(_) => 3,
+            StartupError::Unsupported(_) | StartupError::Usage(_) => 3,
             StartupError::Exit(code) => *code,
         }
     }
@@ -66,6 +68,7 @@ impl StartupError {
                 vec![m.clone()]
             }
             StartupError::Exit(_) => Vec::new(),
+            StartupError::Usage(m) => vec![m.clone()],
         }
     }
 }
@@ -138,10 +141,63 @@ fn log_parse_messages(messages: &[config::ParseMessage]) {
     }
 }
 
+/// One line per listener: where it listens and the security it enforces.
+pub fn effective_listener_settings(config: &Config) -> Vec<String> {
+    let mut lines = vec![format!(
+        "per_listener_settings {}: {}",
+        config.per_listener_settings,
+        if config.per_listener_settings {
+            "each listener has its own security settings"
+        } else {
+            "one set of security settings for all listeners"
+        }
+    )];
+    for l in &config.listeners {
+        let place = match (&l.unix_path, &l.bind_address) {
+            (Some(p), _) => format!("unix socket {}", p.display()),
+            (None, Some(a)) => format!("{a}:{}", l.port),
+            (None, None) => format!("port {} (all addresses)", l.port),
+        };
+        let protocol = match l.protocol {
+            config::Protocol::Mqtt => "mqtt",
+            config::Protocol::Websockets => "websockets",
+            config::Protocol::HttpApi => "http_api",
+        };
+        let tls = if crate::net::tls::tls_configured(&l.tls) {
+            ", TLS"
+        } else {
+            ""
+        };
+        let file = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none".into())
+        };
+        lines.push(format!(
+            "Listener {place} ({protocol}{tls}): allow_anonymous {}, password_file {}, acl_file {}",
+            l.security.allow_anonymous,
+            file(&l.security.password_file),
+            file(&l.security.acl_file),
+        ));
+    }
+    lines
+}
+
 fn run(options: CliOptions) -> Result<(), StartupError> {
+    if options.test_config && options.config_file.is_none() {
+        return Err(StartupError::Usage(
+            "Please provide a configuration file to test.".into(),
+        ));
+    }
     let config = read_config(&options)?;
     if options.test_config {
         log::info!("Configuration file is OK.");
+        // What users get wrong most with per_listener_settings: which
+        // listener ends up with which security files.
+        for line in effective_listener_settings(&config) {
+            log::info!("{line}");
+        }
+        log::info!("{} terminating", cli::version_line());
         return Ok(());
     }
     // mosquitto's order (broker-behaviour.md §1): drop privileges, then
