@@ -3,7 +3,7 @@
 //! SO_REUSEADDR, a backlog of 100.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -68,8 +68,9 @@ pub struct BoundListener {
 
 #[derive(Debug)]
 pub enum ListenError {
-    /// The bind address did not resolve.
-    Resolve(String, io::Error),
+    /// The bind address did not resolve (`net::resolve`: numeric, from
+    /// `/etc/hosts`, or `localhost`; never DNS).
+    Resolve(String, super::resolve::NotFound),
     Bind(SocketAddr, io::Error),
 }
 
@@ -102,13 +103,11 @@ fn addresses(spec: &ListenSpec) -> Result<Vec<SocketAddr>, ListenError> {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), spec.port),
             SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), spec.port),
         ],
-        Some(host) => match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, spec.port)],
-            Err(_) => (host.as_str(), spec.port)
-                .to_socket_addrs()
-                .map_err(|e| ListenError::Resolve(host.clone(), e))?
-                .collect(),
-        },
+        Some(host) => super::resolve::resolve(host)
+            .map_err(|e| ListenError::Resolve(host.clone(), e))?
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, spec.port))
+            .collect(),
     };
     addrs.retain(|a| !((spec.ipv4_only && a.is_ipv6()) || (spec.ipv6_only && a.is_ipv4())));
     Ok(addrs)

@@ -7,6 +7,7 @@
 
 pub mod layer;
 pub mod listen;
+pub mod resolve;
 pub mod tls;
 pub mod websocket;
 
