@@ -353,7 +353,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Listener,
         Special,
         Implemented,
-        "port [address|unix path]",
+        "port [address]; a unix socket path (port 0) is refused at start-up",
     ),
     d(
         "port",
@@ -406,7 +406,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Listener,
         Str,
         Implemented,
-        "needs a listener",
+        "parsed and validated; culex then refuses to start with it (not supported yet)",
     ),
     d("use_username_as_clientid", Listener, Bool, Implemented, ""),
     d(
