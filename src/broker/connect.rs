@@ -280,7 +280,6 @@ impl Broker {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(key);
             c.keep_alive = keep_alive;
-            c.aliases_in = vec![None; usize::from(listener.max_topic_alias)];
             c.alias_limit = match version {
                 ProtocolVersion::V5 => connect
                     .properties

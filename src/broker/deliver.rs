@@ -25,8 +25,8 @@ impl Broker {
     ) -> usize {
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
-        self.subs.matches(message.topic.as_str(), &mut matches);
-        if matches.len() > 1 && !self.settings.allow_duplicate_messages {
+        let sources = self.subs.matches(message.topic.as_str(), &mut matches);
+        if sources > 1 && !self.settings.allow_duplicate_messages {
             // A 3.x client with overlapping subscriptions gets one copy, at
             // the highest QoS granted; a 5.0 client one per subscription.
             let sessions = &self.sessions;

@@ -50,7 +50,7 @@ impl Broker {
         let mut topic = p.topic;
         if let Some(alias) = p.properties.topic_alias {
             let slot = usize::from(alias);
-            if !v5 || alias == 0 || slot > c.aliases_in.len() {
+            if !v5 || alias == 0 || slot > usize::from(listener.max_topic_alias) {
                 return self.disconnect_with(
                     conn,
                     reason::v5::TOPIC_ALIAS_INVALID,
@@ -60,7 +60,7 @@ impl Broker {
                 );
             }
             if topic.is_empty() {
-                match &c.aliases_in[slot - 1] {
+                match c.aliases_in.get(slot - 1).and_then(|t| t.as_ref()) {
                     Some(t) => topic = t.as_str().to_owned(),
                     None => {
                         return self.disconnect_with(
@@ -73,6 +73,10 @@ impl Broker {
                     }
                 }
             } else if let Ok(t) = TopicName::new(topic.clone()) {
+                // Grown on first use: most clients never send an alias.
+                if c.aliases_in.len() < slot {
+                    c.aliases_in.resize(slot, None);
+                }
                 c.aliases_in[slot - 1] = Some(t);
             }
         }

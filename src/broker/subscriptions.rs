@@ -119,10 +119,21 @@ impl SubscriptionTree {
     }
 
     /// Appends every subscription matching `topic` to `out`. Shared groups
-    /// contribute one member each, chosen round robin.
-    pub fn matches(&mut self, topic: &str, out: &mut Vec<Match>) {
+    /// contribute one member each, chosen round robin. Returns how many
+    /// trie nodes contributed: with one, no session can appear twice (a
+    /// session has one subscription per filter), so callers skip deduping.
+    pub fn matches(&mut self, topic: &str, out: &mut Vec<Match>) -> usize {
         let dollar = topic.starts_with('$');
-        walk(&mut self.root, topic.split('/'), true, dollar, out);
+        let mut sources = 0;
+        walk(
+            &mut self.root,
+            topic.split('/'),
+            true,
+            dollar,
+            out,
+            &mut sources,
+        );
+        sources
     }
 }
 
@@ -167,7 +178,10 @@ fn remove_from(list: &mut Vec<Subscriber>, session: SessionKey) -> bool {
     }
 }
 
-fn collect(node: &mut Node, out: &mut Vec<Match>) {
+fn collect(node: &mut Node, out: &mut Vec<Match>, sources: &mut usize) {
+    if !node.subscribers.is_empty() || !node.shared.is_empty() {
+        *sources += 1;
+    }
     out.extend(node.subscribers.iter().map(|&subscriber| Match {
         subscriber,
         shared: false,
@@ -191,25 +205,26 @@ fn walk<'t>(
     first: bool,
     dollar: bool,
     out: &mut Vec<Match>,
+    sources: &mut usize,
 ) {
     // A leading wildcard never matches a `$` topic [MQTT-4.7.2-1].
     let wild_ok = !(first && dollar);
     if wild_ok && let Some(hash) = node.children.get_mut("#") {
         // `a/#` matches `a` as well as everything below it [MQTT-4.7.1-2].
-        collect(hash, out);
+        collect(hash, out, sources);
     }
     let Some(level) = levels.next() else {
-        collect(node, out);
+        collect(node, out, sources);
         return;
     };
     if wild_ok && let Some(plus) = node.children.get_mut("+") {
-        walk(plus, levels.clone(), false, dollar, out);
+        walk(plus, levels.clone(), false, dollar, out, sources);
     }
     if level != "+"
         && level != "#"
         && let Some(child) = node.children.get_mut(level)
     {
-        walk(child, levels, false, dollar, out);
+        walk(child, levels, false, dollar, out, sources);
     }
 }
 
