@@ -783,3 +783,96 @@ fn log_settings_maps_the_config() {
         culex::logging::sink::default_types()
     );
 }
+
+/// A syslog daemon stand-in on `/dev/log` inside a private mount namespace
+/// (so the host's `/dev` is untouched): runs `bin` with `log_dest syslog`
+/// and `log_facility 3`, connects one client, stops it; returns the
+/// datagrams received, one per line.
+fn syslog_datagrams(bin: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = dir.path().display().to_string();
+    std::fs::write(
+        dir.path().join("c.conf"),
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest syslog\nlog_facility 3\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("listen.py"),
+        format!(
+            "import socket, os\n\
+             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+             s.bind('/dev/log'); os.chmod('/dev/log', 0o666); s.settimeout(3)\n\
+             out = open('{d}/got.txt', 'w')\n\
+             try:\n\
+             \x20   while True:\n\
+             \x20       out.write(s.recv(4096).decode() + '\\n'); out.flush()\n\
+             except Exception:\n\
+             \x20   pass\n"
+        ),
+    )
+    .unwrap();
+    world_readable(dir.path());
+    let script = format!(
+        "mount -t tmpfs tmpfs /dev && touch /dev/null || exit 99\n\
+         python3 {d}/listen.py & L=$!\n\
+         sleep 0.5\n\
+         {bin} -c {d}/c.conf & P=$!\n\
+         sleep 1\n\
+         python3 -c 'import socket; s = socket.create_connection((\"127.0.0.1\", {port})); s.send(bytes([16,14,0,4,77,81,84,84,4,2,0,60,0,2,115,121,224,0])); s.recv(4); s.close()'\n\
+         sleep 0.5\n\
+         kill -TERM $P; wait $P\n\
+         wait $L\n"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    assert!(
+        out.status.success(),
+        "unshare -m needs root (CAP_SYS_ADMIN): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(dir.path().join("got.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.replace(&d, "DIR"))
+        .collect()
+}
+
+/// `<PRI>Mmm dd hh:mm:ss mosquitto[PID]: <secs>: text` with the variable
+/// parts masked.
+fn syslog_shape(datagram: &str) -> String {
+    let (pri, rest) = datagram.split_once('>').expect("<PRI>");
+    let rest = &rest[16..]; // "Mmm dd hh:mm:ss "
+    let (ident, text) = rest.split_once("]: ").expect("ident[pid]: ");
+    let ident = ident.split('[').next().unwrap();
+    let text = shape(text)
+        .replace(&culex::cli::version_line(), "VERSION")
+        .replace("mosquitto version 2.0.11", "VERSION");
+    format!("{pri}> STAMP {ident}[PID]: {text}")
+}
+
+#[test]
+#[ignore = "needs root and unshare(1) to give the brokers a private /dev/log; run with --ignored"]
+fn syslog_datagrams_match_mosquitto() {
+    assert!(Path::new(MOSQUITTO).exists(), "mosquitto is not installed");
+    let ours: Vec<String> = syslog_datagrams(BIN)
+        .iter()
+        .map(|d| syslog_shape(d))
+        .collect();
+    let theirs: Vec<String> = syslog_datagrams(MOSQUITTO)
+        .iter()
+        .map(|d| syslog_shape(d))
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), 8, "{ours:?}");
+    // local3 (19 << 3) + info (6) and + notice (5).
+    assert_eq!(ours[0], "<158> STAMP mosquitto[PID]: VERSION starting");
+    assert!(
+        ours.contains(&"<157> STAMP mosquitto[PID]: New client connected from 127.0.0.1:PORT as sy (p2, c1, k60).".to_string()),
+        "{ours:?}"
+    );
+}
