@@ -224,6 +224,13 @@ fn drive(b: &Proc) {
     c1.send(&disconnect());
     assert!(c1.closed());
     settle();
+    // MQTT 5 and 3.1 clients (p5, p1 in 2.0's numbering).
+    for (version, id) in [(ProtocolVersion::V5, "c5"), (ProtocolVersion::V31, "c31")] {
+        let mut c = Raw::login(port, version, id, Some(("alice", "secret")));
+        c.send(&disconnect());
+        assert!(c.closed());
+        settle();
+    }
     // Socket closed without DISCONNECT.
     let c2 = Raw::login(port, ProtocolVersion::V311, "c2", Some(("alice", "secret")));
     c2.shutdown();
@@ -284,6 +291,12 @@ fn expected_culex_lines() -> Vec<String> {
         "New connection from 127.0.0.1:PORT on port LPORT.",
         "New client connected from 127.0.0.1:PORT as c1 (p2, c1, k60, u'alice').",
         "Client c1 disconnected.",
+        "New connection from 127.0.0.1:PORT on port LPORT.",
+        "New client connected from 127.0.0.1:PORT as c5 (p5, c1, k60, u'alice').",
+        "Client c5 disconnected.",
+        "New connection from 127.0.0.1:PORT on port LPORT.",
+        "New client connected from 127.0.0.1:PORT as c31 (p1, c1, k60, u'alice').",
+        "Client c31 disconnected.",
         "New connection from 127.0.0.1:PORT on port LPORT.",
         "New client connected from 127.0.0.1:PORT as c2 (p2, c1, k60, u'alice').",
         "Client c2 closed its connection.",
@@ -430,34 +443,56 @@ fn timestamps_off_and_strftime_in_local_time() {
     assert!(text.starts_with(&format!("{v} starting\n")), "{text}");
     assert!(text.ends_with(&format!("{v} terminating\n")), "{text}");
 
-    // UTC+5 with no DST: the prefix is local time.
+    // UTC+5 with no DST: the prefix is local time, for both brokers.
     let conf = "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest file {dir}/broker.log\nlog_timestamp_format %Y-%m-%dT%H:%M:%S %z\n";
-    let mut b = Proc::start_env(
-        BIN,
-        conf,
-        &[],
-        Some("broker.log"),
-        &[("TZ", "<+05>-5")],
-        true,
+    for bin in [BIN, MOSQUITTO] {
+        let mut b = Proc::start_env(
+            bin,
+            conf,
+            &[],
+            Some("broker.log"),
+            &[("TZ", "<+05>-5")],
+            true,
+        );
+        b.stop();
+        let text = b.text();
+        let first = text.lines().next().unwrap();
+        let (stamp, rest) = first.split_once(": ").unwrap();
+        assert!(rest.ends_with(" starting"), "{bin}: {first}");
+        assert_eq!(stamp.len(), "2026-11-25T12:41:02 +0500".len(), "{stamp}");
+        assert!(stamp.ends_with(" +0500"), "{bin}: {stamp}");
+        let hour: u32 = stamp[11..13].parse().unwrap();
+        let utc_hour = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 3600
+            % 24) as u32;
+        assert!(
+            hour == (utc_hour + 5) % 24 || hour == (utc_hour + 4) % 24,
+            "{bin}: {stamp} vs UTC hour {utc_hour}"
+        );
+    }
+}
+
+#[test]
+fn timestamp_too_long_for_strftime_is_time_error_like_mosquitto() {
+    assert!(Path::new(MOSQUITTO).exists(), "mosquitto is not installed");
+    // 1200 bytes of output: more than mosquitto's 1000-byte line buffer.
+    let conf = format!(
+        "listener {{port}} 127.0.0.1\nallow_anonymous true\nlog_dest file {{dir}}/broker.log\nlog_timestamp_format {}\n",
+        "%Y".repeat(300)
     );
-    b.stop();
-    let text = b.text();
-    let first = text.lines().next().unwrap();
-    let (stamp, rest) = first.split_once(": ").unwrap();
-    assert_eq!(rest, format!("{v} starting"));
-    assert_eq!(stamp.len(), "2026-11-25T12:41:02 +0500".len(), "{stamp}");
-    assert!(stamp.ends_with(" +0500"), "{stamp}");
-    let hour: u32 = stamp[11..13].parse().unwrap();
-    let utc_hour = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 3600
-        % 24) as u32;
-    assert!(
-        hour == (utc_hour + 5) % 24 || hour == (utc_hour + 4) % 24,
-        "{stamp} vs UTC hour {utc_hour}"
-    );
+    for bin in [BIN, MOSQUITTO] {
+        let mut b = Proc::start(bin, &conf, &[], Some("broker.log"));
+        b.stop();
+        let text = b.text();
+        assert!(!text.is_empty(), "{bin}");
+        assert!(
+            text.lines().all(|l| l.starts_with("Time error: ")),
+            "{bin}: {text}"
+        );
+    }
 }
 
 #[test]
