@@ -163,21 +163,24 @@ pub fn log_settings(logging: &Logging, verbose: bool, quiet: bool) -> sink::LogS
             .map(|(_, t)| *t)
             .collect()
     };
-    let mut destinations = Vec::new();
-    for d in &logging.dest {
-        match d {
-            LogDest::Stdout => destinations.push(sink::Destination::Stdout),
-            LogDest::Stderr => destinations.push(sink::Destination::Stderr),
-            LogDest::File(p) => destinations.push(sink::Destination::File(p.clone())),
-            LogDest::Syslog | LogDest::Topic | LogDest::Dlt => {
-                log::warn!("Warning: log_dest {d:?} is not supported by culex yet; ignored.");
-            }
-        }
-    }
+    let destinations = logging
+        .dest
+        .iter()
+        .map(|d| match d {
+            LogDest::Stdout => sink::Destination::Stdout,
+            LogDest::Stderr => sink::Destination::Stderr,
+            LogDest::File(p) => sink::Destination::File(p.clone()),
+            LogDest::Syslog => sink::Destination::Syslog,
+            LogDest::Topic => sink::Destination::Topic,
+            // The sink warns once that DLT is not supported.
+            LogDest::Dlt => sink::Destination::Dlt,
+        })
+        .collect();
     sink::LogSettings {
         destinations,
         types,
         timestamp: logging.timestamp,
+        facility: logging.facility,
         timestamp_format: logging.timestamp_format.clone(),
     }
 }

@@ -4,6 +4,9 @@
 //! subscribe, unsubscribe, …). Each category is a `log` target; the logger in
 //! `logging::sink` maps it back to mosquitto's type for filtering
 //! (`log_type`) and for destinations such as `$SYS/broker/log/N`.
+//!
+//! Destinations: `sink` (stdout, stderr, file, the `$SYS/broker/log` buffer)
+//! and `syslog` (the local `/dev/log` socket).
 
 /// mosquitto's log categories (`log_type` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,6 +37,21 @@ impl LogType {
             _ => LogType::Debug,
         }
     }
+
+    /// The `$SYS` topic `log_dest topic` publishes this type on; `None`
+    /// for debug and internal lines, which mosquitto never publishes.
+    pub fn sys_topic(self) -> Option<&'static str> {
+        match self {
+            LogType::Error => Some("$SYS/broker/log/E"),
+            LogType::Warning => Some("$SYS/broker/log/W"),
+            LogType::Notice => Some("$SYS/broker/log/N"),
+            LogType::Information => Some("$SYS/broker/log/I"),
+            LogType::Subscribe => Some("$SYS/broker/log/M/subscribe"),
+            LogType::Unsubscribe => Some("$SYS/broker/log/M/unsubscribe"),
+            LogType::Websockets => Some("$SYS/broker/log/WS"),
+            LogType::Debug | LogType::Internal => None,
+        }
+    }
 }
 
 /// Logs at mosquitto's NOTICE level (connections, disconnections).
@@ -55,3 +73,30 @@ macro_rules! log_unsubscribe {
 }
 
 pub mod sink;
+pub mod syslog;
+
+pub use sink::{take_topic_lines, topic_lines_pending};
+
+#[cfg(test)]
+mod tests {
+    use super::LogType;
+
+    #[test]
+    fn sys_topics() {
+        assert_eq!(LogType::Error.sys_topic(), Some("$SYS/broker/log/E"));
+        assert_eq!(LogType::Warning.sys_topic(), Some("$SYS/broker/log/W"));
+        assert_eq!(LogType::Notice.sys_topic(), Some("$SYS/broker/log/N"));
+        assert_eq!(LogType::Information.sys_topic(), Some("$SYS/broker/log/I"));
+        assert_eq!(
+            LogType::Subscribe.sys_topic(),
+            Some("$SYS/broker/log/M/subscribe")
+        );
+        assert_eq!(
+            LogType::Unsubscribe.sys_topic(),
+            Some("$SYS/broker/log/M/unsubscribe")
+        );
+        assert_eq!(LogType::Websockets.sys_topic(), Some("$SYS/broker/log/WS"));
+        assert_eq!(LogType::Debug.sys_topic(), None);
+        assert_eq!(LogType::Internal.sys_topic(), None);
+    }
+}
