@@ -156,6 +156,15 @@ pub fn parse_stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Nanoseconds a process has spent runnable but waiting for a CPU (field 2
+/// of /proc/PID/schedstat; threads summed by the kernel for the main task
+/// only, which is enough for single-threaded brokers). Another process on
+/// the broker's CPU shows up here.
+pub fn run_delay_ns(pid: u32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    s.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Clock ticks per second for /proc times. Linux exposes USER_HZ = 100 on
 /// every architecture we run on.
 pub const TICKS_PER_SEC: f64 = 100.0;
@@ -249,6 +258,7 @@ mod tests {
         let stat = "1234 (a b) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
         assert_eq!(parse_stat_ticks(stat), Some(300));
         assert!(cpu_ticks(0).is_some());
+        assert!(run_delay_ns(std::process::id()).is_some());
         assert!(vm_rss_kb(std::process::id()).unwrap() > 0);
         let v: Vec<u64> = (1..=1000).collect();
         assert_eq!(quantile(&v, 0.5), 500);

@@ -194,6 +194,7 @@ pub struct Summary<'a> {
     pub culex: Option<f64>,
     pub mosquitto: Option<f64>,
     pub gen_cpu: (Option<f64>, Option<f64>),
+    pub broker_cpu: (Option<f64>, Option<f64>),
     pub runs: (usize, usize),
 }
 
@@ -246,6 +247,10 @@ pub fn summarise(records: &[Record]) -> Vec<Summary<'static>> {
                     med(row.source, "culex", "gen_cpu_pct").0,
                     med(row.source, "mosquitto", "gen_cpu_pct").0,
                 ),
+                broker_cpu: (
+                    med(row.source, "culex", "broker_cpu_pct").0,
+                    med(row.source, "mosquitto", "broker_cpu_pct").0,
+                ),
                 runs: (nc, nm),
             }
         })
@@ -255,7 +260,8 @@ pub fn summarise(records: &[Record]) -> Vec<Summary<'static>> {
 fn fmt_opt(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
-        Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 1000.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 100.0 => format!("{x:.1}"),
         Some(x) => format!("{x:.2}"),
     }
 }
@@ -263,8 +269,8 @@ fn fmt_opt(v: Option<f64>) -> String {
 /// The Markdown table of medians.
 pub fn table(summary: &[Summary]) -> String {
     let mut s = String::new();
-    s.push_str("| scenario | metric | culex | mosquitto | culex/mosquitto | target | met | generator CPU % (culex / mosquitto) | runs |\n");
-    s.push_str("|---|---|---:|---:|---:|---|---|---|---|\n");
+    s.push_str("| scenario | metric | culex | mosquitto | culex/mosquitto | target | met | broker CPU % (culex / mosquitto) | generator CPU % (culex / mosquitto) | runs |\n");
+    s.push_str("|---|---|---:|---:|---:|---|---|---|---|---|\n");
     for x in summary {
         let target = x.row.target.map_or("-".to_string(), |t| {
             format!("{}{t}x", if x.row.higher_is_better { ">= " } else { "<= " })
@@ -276,7 +282,7 @@ pub fn table(summary: &[Summary]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {}+{} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {}+{} |",
             x.row.scenario,
             x.row.metric,
             fmt_opt(x.culex),
@@ -284,6 +290,8 @@ pub fn table(summary: &[Summary]) -> String {
             x.ratio().map_or("-".into(), |r| format!("{r:.2}")),
             target,
             met,
+            fmt_opt(x.broker_cpu.0),
+            fmt_opt(x.broker_cpu.1),
             fmt_opt(x.gen_cpu.0),
             fmt_opt(x.gen_cpu.1),
             x.runs.0,
@@ -314,6 +322,13 @@ pub fn results_json(records: &[Record], summary: &[Summary], meta: &Record) -> S
             .num("mosquitto", x.mosquitto.unwrap_or(f64::NAN))
             .num("ratio", x.ratio().unwrap_or(f64::NAN))
             .num("target", x.row.target.unwrap_or(f64::NAN))
+            .num("culex_broker_cpu_pct", x.broker_cpu.0.unwrap_or(f64::NAN))
+            .num(
+                "mosquitto_broker_cpu_pct",
+                x.broker_cpu.1.unwrap_or(f64::NAN),
+            )
+            .num("culex_gen_cpu_pct", x.gen_cpu.0.unwrap_or(f64::NAN))
+            .num("mosquitto_gen_cpu_pct", x.gen_cpu.1.unwrap_or(f64::NAN))
             .str(
                 "met",
                 match x.met() {
@@ -381,7 +396,9 @@ mod tests {
         assert_eq!(s[0].culex, Some(600.0));
         assert_eq!(s[0].mosquitto, Some(110.0));
         assert_eq!(s[0].met(), Some(true));
-        assert!(table(&s).contains("| fanin_qos0 | msgs_per_s | 600 | 110 | 5.45 | >= 5x | yes |"));
+        assert!(
+            table(&s).contains("| fanin_qos0 | msgs_per_s | 600.0 | 110.0 | 5.45 | >= 5x | yes |")
+        );
         assert!(results_json(&recs, &s, &Record::default()).contains("\"ratio\":5.455"));
     }
 }

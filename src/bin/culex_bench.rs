@@ -541,6 +541,7 @@ struct Snap {
     acked: u64,
     gen_ticks: u64,
     broker_ticks: u64,
+    broker_wait_ns: u64,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -725,6 +726,7 @@ fn run_flow(o: &Opts, flow: &Flow, rec: &mut Record) -> Res<()> {
         } else {
             0
         },
+        broker_wait_ns: b::run_delay_ns(o.broker_pid).unwrap_or(0),
     };
     let mut start_snap: Option<Snap> = None;
     let mut stop_snap: Option<Snap> = None;
@@ -970,7 +972,13 @@ fn cpu_fields(rec: &mut Record, a: &Snap, z: &Snap, o: &Opts) {
     let pct = |t: u64| t as f64 / b::TICKS_PER_SEC / secs * 100.0;
     rec.num("gen_cpu_pct", pct(z.gen_ticks - a.gen_ticks));
     if o.broker_pid != 0 {
-        rec.num("broker_cpu_pct", pct(z.broker_ticks - a.broker_ticks));
+        rec.num("broker_cpu_pct", pct(z.broker_ticks - a.broker_ticks))
+            // Time the broker was runnable but another process had its CPU:
+            // anything above a few percent means the run was disturbed.
+            .num(
+                "broker_wait_pct",
+                (z.broker_wait_ns - a.broker_wait_ns) as f64 / 1e9 / secs * 100.0,
+            );
     }
 }
 
@@ -999,6 +1007,7 @@ fn snap_now(o: &Opts) -> Snap {
         } else {
             0
         },
+        broker_wait_ns: b::run_delay_ns(o.broker_pid).unwrap_or(0),
     }
 }
 
