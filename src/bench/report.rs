@@ -195,6 +195,7 @@ pub struct Summary<'a> {
     pub mosquitto: Option<f64>,
     pub gen_cpu: (Option<f64>, Option<f64>),
     pub broker_cpu: (Option<f64>, Option<f64>),
+    pub broker_wait: (Option<f64>, Option<f64>),
     pub runs: (usize, usize),
 }
 
@@ -251,6 +252,10 @@ pub fn summarise(records: &[Record]) -> Vec<Summary<'static>> {
                     med(row.source, "culex", "broker_cpu_pct").0,
                     med(row.source, "mosquitto", "broker_cpu_pct").0,
                 ),
+                broker_wait: (
+                    med(row.source, "culex", "broker_wait_pct").0,
+                    med(row.source, "mosquitto", "broker_wait_pct").0,
+                ),
                 runs: (nc, nm),
             }
         })
@@ -269,8 +274,8 @@ fn fmt_opt(v: Option<f64>) -> String {
 /// The Markdown table of medians.
 pub fn table(summary: &[Summary]) -> String {
     let mut s = String::new();
-    s.push_str("| scenario | metric | culex | mosquitto | culex/mosquitto | target | met | broker CPU % (culex / mosquitto) | generator CPU % (culex / mosquitto) | runs |\n");
-    s.push_str("|---|---|---:|---:|---:|---|---|---|---|---|\n");
+    s.push_str("| scenario | metric | culex | mosquitto | culex/mosquitto | target | met | broker CPU % (culex / mosquitto) | broker run-queue wait % | generator CPU % | runs |\n");
+    s.push_str("|---|---|---:|---:|---:|---|---|---|---|---|---|\n");
     for x in summary {
         let target = x.row.target.map_or("-".to_string(), |t| {
             format!("{}{t}x", if x.row.higher_is_better { ">= " } else { "<= " })
@@ -282,7 +287,7 @@ pub fn table(summary: &[Summary]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {}+{} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {}+{} |",
             x.row.scenario,
             x.row.metric,
             fmt_opt(x.culex),
@@ -292,6 +297,8 @@ pub fn table(summary: &[Summary]) -> String {
             met,
             fmt_opt(x.broker_cpu.0),
             fmt_opt(x.broker_cpu.1),
+            fmt_opt(x.broker_wait.0),
+            fmt_opt(x.broker_wait.1),
             fmt_opt(x.gen_cpu.0),
             fmt_opt(x.gen_cpu.1),
             x.runs.0,
