@@ -50,6 +50,7 @@ fn bench_codec(c: &mut Criterion) {
                     qos,
                     retain: false,
                     properties: Properties::default(),
+                    expires_at: None,
                 }),
                 qos,
                 retain: false,

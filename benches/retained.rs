@@ -18,6 +18,7 @@ fn message(topic: &str) -> SharedMessage {
         qos: Qos::AtMostOnce,
         retain: true,
         properties: Properties::default(),
+        expires_at: None,
     })
 }
 
@@ -33,6 +34,7 @@ impl CloneMessage for Message {
             qos: self.qos,
             retain: self.retain,
             properties: self.properties.clone(),
+            expires_at: self.expires_at,
         }
     }
 }
