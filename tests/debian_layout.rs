@@ -334,8 +334,7 @@ fn local_only_warnings(lines: &[String]) -> Vec<&str> {
 }
 
 #[test]
-#[ignore = "culex bug: the three local-only warnings go to stderr at parse time instead of the log file after `Config loaded from` (src/app/mod.rs)"]
-fn not_yet_local_only_warnings_in_the_log_file() {
+fn local_only_warnings_go_to_the_log_file() {
     let layout = Layout::new(&[]);
     let port = free_port();
     let lines = check_run(BIN, &layout, &["-p", &port.to_string()], port);
@@ -348,8 +347,7 @@ fn not_yet_local_only_warnings_in_the_log_file() {
 }
 
 #[test]
-#[ignore = "culex bug: `Saving in-memory database to ...` is logged before `... terminating`; mosquitto logs terminating first, then saves (src/app/mod.rs / src/net/mod.rs)"]
-fn not_yet_terminating_before_saving() {
+fn terminating_is_logged_before_the_final_save() {
     let port = free_port();
     let local = format!("listener {port} 127.0.0.1\nallow_anonymous true\n");
     let layout = Layout::new(&[("local.conf", &local)]);

@@ -369,7 +369,6 @@ fn connection_lines_have_mosquittos_shapes() {
 }
 
 #[test]
-#[ignore = "culex bug: writes `Client <unknown> disconnected, not authorised.` (2.0.11) where the documented choice is 2.0.13+'s `Client c3 disconnected, not authorised.`"]
 fn not_authorised_line_names_the_client_as_2_0_13() {
     let (ours, _) = both_brokers_lines();
     assert_eq!(ours, expected_culex_lines());
@@ -557,7 +556,6 @@ fn connection_messages_false_hides_connection_lines() {
 }
 
 #[test]
-#[ignore = "culex bug: `Client q4 already connected, closing old connection.` is logged with connection_messages false (src/broker/connect.rs)"]
 fn connection_messages_false_hides_the_takeover_line() {
     assert_eq!(quiet_connection_lines(BIN), Vec::<String>::new());
 }

@@ -110,7 +110,15 @@ pub fn read_config(options: &CliOptions) -> Result<Config, StartupError> {
         None => Config::default_local_only(),
     };
     config::apply_cli_ports(&mut config, &options.ports);
-    log_parse_messages(&config.messages);
+    // mosquitto logs the local-only warnings once logging is set up, after
+    // `Config loaded from`; the rest comes out while parsing.
+    let (local_only, parse_time): (Vec<_>, Vec<_>) = config
+        .messages
+        .iter()
+        .cloned()
+        .partition(|m| config::listeners::LOCAL_ONLY_WARNINGS.contains(&m.text.as_str()));
+    log_parse_messages(&parse_time);
+    config.messages = local_only;
     for w in &config.warnings {
         log::warn!("{w}");
     }
@@ -230,6 +238,7 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
         Some(path) => log::info!("Config loaded from {}.", path.display()),
         None => log::info!("Using default config."),
     }
+    log_parse_messages(&config.messages);
     let security = security::load(&config, security::Strictness::DropBadLines)?;
     let listeners = listener_settings(&config, security);
     let seed = SystemTime::now()
@@ -258,8 +267,6 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
     let _ = crate::sys::notify::ready();
     let mut control = reload::Reloader::new(options.clone(), config, saver);
     let result = event_loop.run(&mut control);
-    let _ = crate::sys::notify::notify(crate::sys::notify::STOPPING);
-    log::info!("{} terminating", cli::version_line());
     if let Some(p) = pid_file {
         p.remove();
     }

@@ -103,6 +103,13 @@ impl Control for Reloader {
         self.saver.maybe_save(broker, now);
     }
 
+    fn shutdown(&mut self, broker: &Broker) {
+        // mosquitto's order: terminating, then the final save.
+        let _ = crate::sys::notify::notify(crate::sys::notify::STOPPING);
+        log::info!("{} terminating", crate::cli::version_line());
+        self.saver.save(broker);
+    }
+
     fn take_transports(&mut self) -> Option<Vec<(usize, Vec<crate::net::TransportLayer>)>> {
         self.transports.take()
     }

@@ -193,7 +193,9 @@ impl Broker {
         let mut session_present = false;
         if let Some(&old_key) = self.by_client_id.get(&client_id) {
             if let Some(old_conn) = self.sessions.get(old_key).and_then(|s| s.conn) {
-                log::error!("Client {client_id} already connected, closing old connection.");
+                if self.settings.connection_messages {
+                    log::error!("Client {client_id} already connected, closing old connection.");
+                }
                 // 2.0.15+ (and 2.1) tell a v5 client why it lost the socket.
                 if self.version_of(old_conn) == Some(ProtocolVersion::V5) {
                     self.send(
@@ -398,8 +400,8 @@ impl Broker {
                 properties: Properties::default(),
             }),
         );
-        // The connection has no session yet; log with the client id unknown,
-        // as mosquitto does for refused CONNECTs.
+        // The connection has no session yet: the log line names the client
+        // id of the CONNECT (`connecting_id`), as 2.0.13+ does.
         if self.drop_connection(conn, r.reason, now, out) {
             out.push(Action::Close(conn));
         }

@@ -101,4 +101,6 @@ pub enum CloseReason {
     Disconnected,
     NotAuthorised,
     ServerShutdown,
+    /// The reason was logged where it was decided.
+    Quiet,
 }

@@ -117,7 +117,15 @@ impl Broker {
         }
         match s.conn {
             Some(conn) if delivery.qos == Qos::AtMostOnce => {
-                send_publish(out, &mut self.conns, conn, delivery, None, self.now);
+                send_publish(
+                    out,
+                    &mut self.conns,
+                    &s.client_id,
+                    conn,
+                    delivery,
+                    None,
+                    self.now,
+                );
                 self.stats.publish_sent += 1;
             }
             Some(conn) if s.inflight.len() < limit && s.queue.is_empty() => {
@@ -130,7 +138,15 @@ impl Broker {
                     delivery: delivery.clone(),
                     state,
                 });
-                send_publish(out, &mut self.conns, conn, delivery, Some(pid), self.now);
+                send_publish(
+                    out,
+                    &mut self.conns,
+                    &s.client_id,
+                    conn,
+                    delivery,
+                    Some(pid),
+                    self.now,
+                );
                 self.stats.publish_sent += 1;
             }
             Some(_) => self.enqueue(key, delivery),
@@ -188,7 +204,15 @@ impl Broker {
                 continue;
             }
             if delivery.qos == Qos::AtMostOnce {
-                send_publish(out, &mut self.conns, conn, delivery, None, self.now);
+                send_publish(
+                    out,
+                    &mut self.conns,
+                    &s.client_id,
+                    conn,
+                    delivery,
+                    None,
+                    self.now,
+                );
                 self.stats.publish_sent += 1;
                 continue;
             }
@@ -201,7 +225,15 @@ impl Broker {
                 delivery: delivery.clone(),
                 state: initial_state(delivery.qos),
             });
-            send_publish(out, &mut self.conns, conn, delivery, Some(pid), self.now);
+            send_publish(
+                out,
+                &mut self.conns,
+                &s.client_id,
+                conn,
+                delivery,
+                Some(pid),
+                self.now,
+            );
             self.stats.publish_sent += 1;
         }
     }
@@ -288,9 +320,11 @@ fn initial_state(qos: Qos) -> OutState {
 /// Builds the PUBLISH for one delivery: the remaining message expiry, and an
 /// outbound topic alias where the client accepts them (2.1 behaviour: first
 /// come first served, never reassigned).
+#[allow(clippy::too_many_arguments)]
 fn send_publish(
     out: &mut Vec<Action>,
     conns: &mut HashMap<ConnId, Conn>,
+    client: &str,
     conn: ConnId,
     d: Delivery,
     packet_id: Option<crate::codec::PacketId>,
@@ -311,5 +345,8 @@ fn send_publish(
         topic_alias,
         topic_alias_only,
     };
+    if log::log_enabled!(log::Level::Debug) {
+        log::debug!("{}", super::debug_log::sending_publish(client, &publish));
+    }
     out.push(Action::Send(conn, Outbound::Publish(publish)));
 }

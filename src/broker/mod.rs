@@ -7,6 +7,7 @@
 
 mod connect;
 pub mod connections;
+mod debug_log;
 mod deliver;
 mod persistence;
 mod publish;
@@ -110,6 +111,9 @@ pub struct Broker {
     /// The time of the call being handled (like mosquitto's cached "now"):
     /// set at every entry point so delivery code needs no clock argument.
     now: Instant,
+    /// The client id of the CONNECT being handled, for the log line of a
+    /// refusal (2.0.13+ names the client; 2.0.11 printed `<unknown>`).
+    connecting_id: Option<String>,
     sys: sys_tree::SysTree,
     serial: u64,
     rng: u64,
@@ -121,6 +125,7 @@ impl Broker {
     pub fn new(settings: BrokerSettings, listeners: Vec<ListenerSettings>, seed: u64) -> Broker {
         Broker {
             now: Instant::now(),
+            connecting_id: None,
             sys: sys_tree::SysTree::new(settings.sys_interval),
             settings,
             listeners,
@@ -270,11 +275,29 @@ impl Broker {
         c.last_seen = now;
         self.stats.messages_received += 1;
         let session = c.session;
+        if log::log_enabled!(log::Level::Debug) {
+            let client = session.map(|k| self.client_id_of(k)).unwrap_or_default();
+            log::debug!("{}", debug_log::received(&client, &packet));
+        }
         match (packet, session) {
-            (Packet::Connect(connect), None) => self.handle_connect(conn, *connect, now, out),
-            (Packet::Connect(_), Some(_)) => {
+            (Packet::Connect(connect), None) => {
+                self.connecting_id = Some(connect.client_id.clone());
+                self.handle_connect(conn, *connect, now, out);
+                self.connecting_id = None;
+            }
+            (Packet::Connect(_), Some(key)) => {
                 // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
-                self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out);
+                log::info!(
+                    "Bad client {} sending multiple CONNECT messages.",
+                    self.client_id_of(key)
+                );
+                self.disconnect_with(
+                    conn,
+                    reason::v5::PROTOCOL_ERROR,
+                    CloseReason::Quiet,
+                    now,
+                    out,
+                );
             }
             (_, None) => self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out),
             (Packet::Publish(p), Some(s)) => self.handle_publish(conn, s, p, now, out),
@@ -416,6 +439,16 @@ impl Broker {
     }
 
     fn send(&self, out: &mut Vec<Action>, conn: ConnId, packet: Packet) {
+        if log::log_enabled!(log::Level::Debug) {
+            let client = self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.session)
+                .map(|k| self.client_id_of(k))
+                .or_else(|| self.connecting_id.clone())
+                .unwrap_or_default();
+            log::debug!("{}", debug_log::sending(&client, &packet));
+        }
         let small = match &packet {
             Packet::Puback(a) if a.properties.is_empty() => Some((AckKind::Puback, a)),
             Packet::Pubrec(a) if a.properties.is_empty() => Some((AckKind::Pubrec, a)),
@@ -476,6 +509,7 @@ impl Broker {
             .session
             .and_then(|k| self.sessions.get(k))
             .map(|s| s.client_id.to_string())
+            .or_else(|| self.connecting_id.clone().filter(|id| !id.is_empty()))
             .unwrap_or_else(|| "<unknown>".to_string());
         self.log_close(&client, &reason);
         let Some(key) = c.session else {
@@ -600,8 +634,9 @@ impl Broker {
             }
             CloseReason::Disconnected => notice!("Client {client} disconnected."),
             CloseReason::NotAuthorised => notice!("Client {client} disconnected, not authorised."),
-            // Logged by the takeover itself (at error level, as mosquitto).
-            CloseReason::TakenOver | CloseReason::ServerShutdown => {}
+            // Logged by the takeover itself (at error level, as mosquitto),
+            // or already explained by the caller.
+            CloseReason::TakenOver | CloseReason::ServerShutdown | CloseReason::Quiet => {}
         }
     }
 

@@ -198,6 +198,31 @@ impl Broker {
         }
     }
 
+    /// `log_dest topic`: a log line as a non-retained QoS 2 message on
+    /// `$SYS/broker/log/<type>` with mosquitto's 20 s expiry.
+    pub fn publish_log(
+        &mut self,
+        kind: crate::logging::LogType,
+        line: &str,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(topic) = kind.sys_topic() else {
+            return;
+        };
+        let Ok(topic) = TopicName::new(topic) else {
+            return;
+        };
+        let message = Rc::new(Message {
+            topic,
+            payload: line.as_bytes().to_vec(),
+            qos: Qos::ExactlyOnce,
+            retain: false,
+            properties: Properties::default(),
+            expires_at: Some(self.now + std::time::Duration::from_secs(20)),
+        });
+        self.route(&message, None, out);
+    }
+
     fn publish_sys(&mut self, topic: &str, value: String, out: &mut Vec<Action>) {
         let Ok(topic) = TopicName::new(topic) else {
             return;

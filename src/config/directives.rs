@@ -234,8 +234,8 @@ pub const DIRECTIVES: &[Directive] = &[
         "log_facility",
         Global,
         Int,
-        Warn("syslog facilities are not implemented; the daemon facility is used"),
-        "0-7",
+        Implemented,
+        "0-7 = local0-local7 for log_dest syslog",
     ),
     d("connection_messages", Global, Bool, Implemented, ""),
     d(

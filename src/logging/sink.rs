@@ -278,7 +278,15 @@ pub fn init() {
 
 /// Switches the process logger to new settings (config loaded, SIGHUP).
 pub fn configure(settings: LogSettings) {
+    // Debug lines (`-v`: one per packet) are formatted only when they can
+    // be printed: the `log` macros check this before building the message.
+    let level = if settings.types.contains(&LogType::Debug) {
+        log::LevelFilter::Trace
+    } else {
+        log::LevelFilter::Info
+    };
     SINK.configure(settings);
+    log::set_max_level(level);
 }
 
 /// Reopens the process logger's file (SIGHUP, SIGRTMIN).

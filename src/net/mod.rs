@@ -43,6 +43,11 @@ pub trait Control {
     fn save(&mut self, broker: &Broker);
     /// SIGRTMIN: reopen log files.
     fn reopen_logs(&mut self) {}
+    /// SIGTERM/SIGINT, after every client was disconnected: last words and
+    /// the final save.
+    fn shutdown(&mut self, broker: &Broker) {
+        self.save(broker);
+    }
     /// When `after_turn` next has work (autosave), if ever.
     fn deadline(&self) -> Option<Instant> {
         None
@@ -235,6 +240,13 @@ impl EventLoop {
             if !self.deferred.is_empty() {
                 timeout = Some(Duration::ZERO);
             }
+            if crate::logging::sink::topic_lines_pending() {
+                timeout = Some(
+                    timeout
+                        .unwrap_or(Duration::MAX)
+                        .min(Duration::from_millis(100)),
+                );
+            }
             self.login_budget = EXPENSIVE_LOGINS_PER_TURN;
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -288,6 +300,11 @@ impl EventLoop {
             }
             self.run_deferred_logins(now);
             self.broker.tick(now, &mut self.actions);
+            // `log_dest topic`: the sink cannot reach the core, so the loop
+            // publishes what it buffered.
+            for (kind, line) in crate::logging::sink::take_topic_lines() {
+                self.broker.publish_log(kind, &line, &mut self.actions);
+            }
             self.apply_actions();
             self.flush_dirty();
             control.after_turn(&self.broker, now);
@@ -295,7 +312,7 @@ impl EventLoop {
                 self.broker.shutdown(Instant::now(), &mut self.actions);
                 self.apply_actions();
                 self.flush_dirty();
-                control.save(&self.broker);
+                control.shutdown(&self.broker);
                 return Ok(());
             }
         }

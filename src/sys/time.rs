@@ -16,7 +16,8 @@ pub fn strftime_local(format: &str, unix_secs: i64) -> Option<String> {
         if libc::localtime_r(&t, &mut tm).is_null() {
             return None;
         }
-        let mut buf = [0u8; 256];
+        // mosquitto formats into a 1000-byte buffer; lines are cut at 999.
+        let mut buf = [0u8; 1000];
         let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
         if n == 0 {
             return None;
