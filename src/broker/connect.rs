@@ -153,7 +153,7 @@ impl Broker {
         // usable certificate is "bad username or password" (3.x 4, 5.0 0x86).
         let mut connect = connect;
         if listener.use_identity_as_username || listener.use_subject_as_username {
-            let identity = self.conns.get(&conn).and_then(|c| c.identity.clone());
+            let identity = self.conns.get(&conn).and_then(|c| c.identity().cloned());
             let name = identity.and_then(|id| {
                 if listener.use_identity_as_username {
                     id.common_name
@@ -268,28 +268,30 @@ impl Broker {
         s.max_packet_size = connect.properties.maximum_packet_size.unwrap_or(0);
         // A resumed session cancels a pending (delayed) will [MQTT-3.1.3-9];
         // the new CONNECT's will replaces it.
-        s.will = connect.will.as_ref().map(|w| PendingWill {
-            message: Rc::new(Message {
-                topic: w.topic.clone(),
-                payload: w.payload.clone(),
-                qos: w.qos,
-                retain: w.retain,
-                properties: will_message_properties(&w.properties),
-                expires_at: None,
-            }),
-            delay: w.properties.will_delay_interval.unwrap_or(0),
+        s.will = connect.will.as_ref().map(|w| {
+            Box::new(PendingWill {
+                message: Rc::new(Message {
+                    topic: w.topic.clone(),
+                    payload: w.payload.clone(),
+                    qos: w.qos,
+                    retain: w.retain,
+                    properties: will_message_properties(&w.properties),
+                    expires_at: None,
+                }),
+                delay: w.properties.will_delay_interval.unwrap_or(0),
+            })
         });
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(key);
             c.keep_alive = keep_alive;
-            c.alias_limit = match version {
+            c.set_alias_limit(match version {
                 ProtocolVersion::V5 => connect
                     .properties
                     .topic_alias_maximum
                     .unwrap_or(0)
                     .min(listener.max_topic_alias_broker),
                 _ => 0,
-            };
+            });
         }
 
         let mut props = Properties::default();
@@ -327,7 +329,7 @@ impl Broker {
             let ip = self
                 .conns
                 .get(&conn)
-                .map(|c| c.peer.clone())
+                .map(|c| c.peer_text())
                 .unwrap_or_default();
             let p = match version {
                 ProtocolVersion::V31 => 1,

@@ -3,6 +3,7 @@
 //! session once its CONNECT is accepted.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::codec::{ProtocolVersion, TopicName};
@@ -16,72 +17,110 @@ pub type ConnId = usize;
 #[derive(Debug)]
 pub struct Conn {
     pub listener: ListenerId,
-    /// `ip:port`, as mosquitto prints it.
-    pub peer: String,
+    pub peer: SocketAddr,
     pub session: Option<SessionKey>,
-    pub version: Option<ProtocolVersion>,
-    /// Effective keep alive in seconds (0 = none).
-    pub keep_alive: u16,
     pub last_seen: Instant,
-    pub opened_at: Instant,
-    /// Inbound topic aliases (5.0), index = alias - 1.
-    pub aliases_in: Vec<Option<TopicName>>,
     /// Distinguishes this connection from an earlier one with the same id.
     pub serial: u64,
-    /// The TLS client certificate's identity, when the listener has one.
-    pub identity: Option<crate::net::layer::PeerIdentity>,
+    /// Effective keep alive in seconds (0 = none).
+    pub keep_alive: u16,
+    pub version: Option<ProtocolVersion>,
+    /// "exceeded its receive maximum" is logged once per connection.
+    pub warned_receive_maximum: bool,
+    /// What few connections need, allocated on first use so an idle 3.1.1
+    /// connection stays small.
+    extra: Option<Box<ConnExtra>>,
+}
+
+#[derive(Debug, Default)]
+struct ConnExtra {
+    /// Inbound topic aliases (5.0), index = alias - 1, grown on use.
+    aliases_in: Vec<Option<TopicName>>,
     /// Outbound topic aliases (5.0): how many we may create for this client
     /// (min of its Topic Alias Maximum and `max_topic_alias_broker`), and
     /// those created so far.
-    pub alias_limit: u16,
-    pub aliases_out: HashMap<Box<str>, u16>,
-    /// "exceeded its receive maximum" is logged once per connection.
-    pub warned_receive_maximum: bool,
+    alias_limit: u16,
+    aliases_out: HashMap<Box<str>, u16>,
+    /// The TLS client certificate's identity, when the listener has one.
+    identity: Option<crate::net::layer::PeerIdentity>,
 }
 
 impl Conn {
-    pub fn new(listener: ListenerId, peer: String, now: Instant, serial: u64) -> Conn {
+    pub fn new(listener: ListenerId, peer: SocketAddr, now: Instant, serial: u64) -> Conn {
         Conn {
             listener,
             peer,
             session: None,
-            version: None,
-            keep_alive: 0,
             last_seen: now,
-            opened_at: now,
-            aliases_in: Vec::new(),
             serial,
-            identity: None,
-            alias_limit: 0,
-            aliases_out: HashMap::new(),
+            keep_alive: 0,
+            version: None,
             warned_receive_maximum: false,
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut ConnExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// `ip:port` as mosquitto prints peers (IPv6 without brackets).
+    pub fn peer_text(&self) -> String {
+        format!("{}:{}", self.peer.ip(), self.peer.port())
+    }
+
+    pub fn identity(&self) -> Option<&crate::net::layer::PeerIdentity> {
+        self.extra.as_ref().and_then(|e| e.identity.as_ref())
+    }
+
+    pub fn set_identity(&mut self, identity: crate::net::layer::PeerIdentity) {
+        self.extra().identity = Some(identity);
+    }
+
+    pub fn set_alias_limit(&mut self, limit: u16) {
+        if limit > 0 || self.extra.is_some() {
+            self.extra().alias_limit = limit;
+        }
+    }
+
+    /// The topic an inbound alias stands for.
+    pub fn alias_in(&self, alias: u16) -> Option<&TopicName> {
+        let e = self.extra.as_ref()?;
+        e.aliases_in
+            .get(usize::from(alias).checked_sub(1)?)?
+            .as_ref()
+    }
+
+    pub fn set_alias_in(&mut self, alias: u16, topic: TopicName) {
+        let Some(slot) = usize::from(alias).checked_sub(1) else {
+            return;
+        };
+        let e = self.extra();
+        if e.aliases_in.len() <= slot {
+            e.aliases_in.resize(slot + 1, None);
+        }
+        e.aliases_in[slot] = Some(topic);
     }
 
     /// The alias to send `topic` with: `(Some(n), true)` for a topic that
     /// already has alias n (sent with an empty topic), `(Some(n), false)`
     /// when alias n is created now, `(None, false)` once they are used up.
     pub fn outbound_alias(&mut self, topic: &str) -> (Option<u16>, bool) {
-        if self.alias_limit == 0 {
+        let Some(e) = self.extra.as_mut() else {
+            return (None, false);
+        };
+        if e.alias_limit == 0 {
             return (None, false);
         }
-        if let Some(&alias) = self.aliases_out.get(topic) {
+        if let Some(&alias) = e.aliases_out.get(topic) {
             return (Some(alias), true);
         }
-        let used = self.aliases_out.len() as u16;
-        if used < self.alias_limit {
-            self.aliases_out.insert(topic.into(), used + 1);
+        let used = e.aliases_out.len() as u16;
+        if used < e.alias_limit {
+            e.aliases_out.insert(topic.into(), used + 1);
             return (Some(used + 1), false);
         }
         (None, false)
-    }
-
-    /// The address without the port, for `New client connected from …`.
-    pub fn peer_ip(&self) -> &str {
-        match self.peer.rsplit_once(':') {
-            Some((ip, _)) => ip.trim_start_matches('[').trim_end_matches(']'),
-            None => &self.peer,
-        }
     }
 }
 
@@ -103,4 +142,59 @@ pub enum CloseReason {
     ServerShutdown,
     /// The reason was logged where it was decided.
     Quiet,
+}
+
+/// The core's connections, indexed by the network layer's slab keys (dense
+/// and reused), so a connection costs one slot, not a hash map entry.
+#[derive(Debug, Default)]
+pub struct ConnTable {
+    slots: Vec<Option<Conn>>,
+    len: usize,
+}
+
+impl ConnTable {
+    pub fn get(&self, id: &ConnId) -> Option<&Conn> {
+        self.slots.get(*id)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, id: &ConnId) -> Option<&mut Conn> {
+        self.slots.get_mut(*id)?.as_mut()
+    }
+
+    pub fn contains_key(&self, id: &ConnId) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub fn insert(&mut self, id: ConnId, conn: Conn) {
+        if self.slots.len() <= id {
+            self.slots.resize_with(id + 1, || None);
+        }
+        if self.slots[id].replace(conn).is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub fn remove(&mut self, id: &ConnId) -> Option<Conn> {
+        let removed = self.slots.get_mut(*id)?.take();
+        if removed.is_some() {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some())
+            .map(|(i, _)| i)
+    }
 }

@@ -2,12 +2,11 @@
 //! in-flight window and queue. This is the per-message hot path: it clones
 //! `Rc`s and pushes into reused vectors, nothing more.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::codec::{OutgoingPublish, ProtocolVersion, Qos, SharedMessage, publish_wire_size};
 
-use super::connections::{Conn, ConnId};
+use super::connections::{ConnId, ConnTable};
 use super::session::{Delivery, Inflight, OutState, Session};
 use super::settings::Access;
 use super::subscriptions::SessionKey;
@@ -247,6 +246,7 @@ impl Broker {
         let Some(will) = s.will.take() else {
             return;
         };
+        let will = *will;
         // A will's expiry counts from when it is published.
         let mut will = will;
         if let Some(secs) = will.message.properties.message_expiry_interval {
@@ -323,7 +323,7 @@ fn initial_state(qos: Qos) -> OutState {
 #[allow(clippy::too_many_arguments)]
 fn send_publish(
     out: &mut Vec<Action>,
-    conns: &mut HashMap<ConnId, Conn>,
+    conns: &mut ConnTable,
     client: &str,
     conn: ConnId,
     d: Delivery,

@@ -31,8 +31,8 @@ use crate::codec::{
 };
 use crate::notice;
 
-use connections::Conn;
 pub use connections::{CloseReason, ConnId};
+use connections::{Conn, ConnTable};
 use retained::RetainedStore;
 use session::{OutState, Session};
 pub use settings::{Access, AclCheck, BrokerSettings, ListenerSettings, PasswordCheck, Security};
@@ -100,7 +100,7 @@ enum Timer {
 pub struct Broker {
     settings: BrokerSettings,
     listeners: Vec<ListenerSettings>,
-    conns: HashMap<ConnId, Conn>,
+    conns: ConnTable,
     sessions: Slab<Session>,
     by_client_id: HashMap<Rc<str>, SessionKey>,
     subs: SubscriptionTree,
@@ -129,7 +129,7 @@ impl Broker {
             sys: sys_tree::SysTree::new(settings.sys_interval),
             settings,
             listeners,
-            conns: HashMap::new(),
+            conns: ConnTable::default(),
             sessions: Slab::new(),
             by_client_id: HashMap::new(),
             subs: SubscriptionTree::new(),
@@ -178,7 +178,7 @@ impl Broker {
     /// its CONNECT is handled), for `use_identity_as_username`.
     pub fn set_peer_identity(&mut self, conn: ConnId, identity: crate::net::layer::PeerIdentity) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.identity = Some(identity);
+            c.set_identity(identity);
         }
     }
 
@@ -229,14 +229,18 @@ impl Broker {
         &mut self,
         conn: ConnId,
         listener: ListenerId,
-        peer: String,
+        peer: std::net::SocketAddr,
         now: Instant,
     ) {
         self.now = now;
         let serial = self.next_serial();
         let port = self.listeners.get(listener).map(|l| l.port).unwrap_or(0);
         if self.settings.connection_messages {
-            notice!("New connection from {peer} on port {port}.");
+            notice!(
+                "New connection from {}:{} on port {port}.",
+                peer.ip(),
+                peer.port()
+            );
         }
         self.conns
             .insert(conn, Conn::new(listener, peer, now, serial));
@@ -374,7 +378,7 @@ impl Broker {
     /// published (as mosquitto does on SIGTERM), v5 clients are told 0x8B.
     pub fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.now = now;
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        let conns: Vec<ConnId> = self.conns.ids().collect();
         for conn in conns {
             self.disconnect_with(
                 conn,

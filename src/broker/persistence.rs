@@ -238,6 +238,7 @@ impl Broker {
                 s.version = ProtocolVersion::V5;
             }
             s.set_last_packet_id(c.last_mid);
+            s.ids_in_order = false;
             let offline_for = if c.session_expiry_time > 0 && s.expiry_interval != NEVER {
                 let remaining = (c.session_expiry_time - now_unix).max(0) as u64;
                 Duration::from_secs(u64::from(s.expiry_interval))

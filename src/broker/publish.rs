@@ -60,7 +60,7 @@ impl Broker {
                 );
             }
             if topic.is_empty() {
-                match c.aliases_in.get(slot - 1).and_then(|t| t.as_ref()) {
+                match c.alias_in(alias) {
                     Some(t) => topic = t.as_str().to_owned(),
                     None => {
                         return self.disconnect_with(
@@ -73,11 +73,7 @@ impl Broker {
                     }
                 }
             } else if let Ok(t) = TopicName::new(topic.clone()) {
-                // Grown on first use: most clients never send an alias.
-                if c.aliases_in.len() < slot {
-                    c.aliases_in.resize(slot, None);
-                }
-                c.aliases_in[slot - 1] = Some(t);
+                c.set_alias_in(alias, t);
             }
         }
         let Ok(topic) = TopicName::new(topic) else {

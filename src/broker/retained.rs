@@ -4,11 +4,15 @@
 
 use std::collections::HashMap;
 
+/// Topic levels are short strings hashed on every message: foldhash is
+/// several times faster than SipHash here and still seeded per process.
+type LevelMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 use crate::codec::SharedMessage;
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, Node>,
+    children: LevelMap<Node>,
     message: Option<SharedMessage>,
 }
 

@@ -2,7 +2,7 @@
 //! for it (subscriptions, in-flight and queued messages, QoS 2 ids awaiting
 //! PUBREL), plus the will that is pending while the client is away.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -12,6 +12,50 @@ use crate::codec::{
 
 use super::ListenerId;
 use super::connections::ConnId;
+
+/// A session's own list of its subscriptions (the trie is the index used
+/// for routing). A plain vector: most sessions hold a handful, and an empty
+/// one costs 24 bytes instead of a hash map's 48.
+#[derive(Debug, Default)]
+pub struct SubscriptionList(Vec<(TopicFilter, (SubscriptionOptions, Option<u32>))>);
+
+impl SubscriptionList {
+    /// Adds or replaces the subscription to `filter`.
+    pub fn insert(&mut self, filter: TopicFilter, value: (SubscriptionOptions, Option<u32>)) {
+        match self.0.iter_mut().find(|(f, _)| *f == filter) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((filter, value)),
+        }
+    }
+
+    pub fn remove(&mut self, filter: &TopicFilter) -> bool {
+        match self.0.iter().position(|(f, _)| f == filter) {
+            Some(i) => {
+                self.0.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &TopicFilter> {
+        self.0.iter().map(|(f, _)| f)
+    }
+
+    pub fn iter(
+        &self,
+    ) -> impl Iterator<Item = (&TopicFilter, &(SubscriptionOptions, Option<u32>))> {
+        self.0.iter().map(|(f, v)| (f, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// Session expiry as seconds; `NEVER` is MQTT 5's 0xFFFFFFFF and a 3.x
 /// clean-session-0 session.
@@ -61,7 +105,7 @@ pub struct Session {
     pub version: ProtocolVersion,
     pub conn: Option<ConnId>,
     pub expiry_interval: u32,
-    pub subscriptions: HashMap<TopicFilter, (SubscriptionOptions, Option<u32>)>,
+    pub subscriptions: SubscriptionList,
     pub inflight: VecDeque<Inflight>,
     pub queue: VecDeque<Delivery>,
     pub queued_bytes: u64,
@@ -69,7 +113,8 @@ pub struct Session {
     pub awaiting_pubrel: Vec<u16>,
     next_packet_id: u16,
     pub disconnected_at: Option<Instant>,
-    pub will: Option<PendingWill>,
+    /// Boxed: most sessions have no will, and an empty box costs 8 bytes.
+    pub will: Option<Box<PendingWill>>,
     /// The client's Receive Maximum (5.0), else 65535.
     pub receive_maximum: u16,
     /// The client's Maximum Packet Size (5.0), 0 = none.
@@ -78,6 +123,10 @@ pub struct Session {
     pub dropping: bool,
     /// Bumped on every (re)connect so stale timers are recognised.
     pub serial: u64,
+    /// In-flight ids were all handed out here, in order (false after a
+    /// restore from a file until the in-flight list empties): lets
+    /// `allocate_packet_id` skip its scan.
+    pub ids_in_order: bool,
 }
 
 impl Session {
@@ -89,7 +138,7 @@ impl Session {
             version,
             conn: None,
             expiry_interval: 0,
-            subscriptions: HashMap::new(),
+            subscriptions: SubscriptionList::default(),
             inflight: VecDeque::new(),
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -101,11 +150,35 @@ impl Session {
             max_packet_size: 0,
             dropping: false,
             serial: 0,
+            ids_in_order: true,
         }
     }
 
     /// The next packet id not in flight. `None` only if all 65535 are used.
     pub fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        // Ids are handed out in sequence and the in-flight list is in send
+        // order, so the next id can only be taken if the window from the
+        // oldest in-flight id has wrapped all the way round. Checking that
+        // is O(1); the scan below is for restored sessions and wrap-around.
+        if self.inflight.is_empty() {
+            self.ids_in_order = true;
+        }
+        if !self.ids_in_order {
+            // fall through to the scan
+        } else if let (Some(oldest), Some(newest)) = (self.inflight.front(), self.inflight.back()) {
+            let (oldest, newest) = (oldest.packet_id.get(), newest.packet_id.get());
+            let candidate = self.next_packet_id.wrapping_add(1).max(1);
+            let window = newest.wrapping_sub(oldest);
+            let span = candidate.wrapping_sub(oldest);
+            if newest == self.next_packet_id && span > window && window < u16::MAX / 2 {
+                self.next_packet_id = candidate;
+                return PacketId::new(candidate);
+            }
+        } else {
+            let candidate = self.next_packet_id.wrapping_add(1).max(1);
+            self.next_packet_id = candidate;
+            return PacketId::new(candidate);
+        }
         for _ in 0..u16::MAX {
             self.next_packet_id = self.next_packet_id.wrapping_add(1);
             let Some(id) = PacketId::new(self.next_packet_id) else {
@@ -149,5 +222,65 @@ impl Session {
 
     pub fn is_durable(&self) -> bool {
         self.expiry_interval > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Message, Properties, TopicName};
+
+    fn inflight(id: u16) -> Inflight {
+        Inflight {
+            packet_id: PacketId::new(id).unwrap(),
+            delivery: Delivery {
+                message: Rc::new(Message {
+                    topic: TopicName::new("t").unwrap(),
+                    payload: Vec::new(),
+                    qos: Qos::AtLeastOnce,
+                    retain: false,
+                    properties: Properties::default(),
+                    expires_at: None,
+                }),
+                qos: Qos::AtLeastOnce,
+                retain: false,
+                subscription_id: None,
+            },
+            state: OutState::AwaitPuback,
+        }
+    }
+
+    #[test]
+    fn packet_ids_never_collide_with_those_in_flight() {
+        let mut s = Session::new("c".into(), 0, ProtocolVersion::V311);
+        // Sequential, with acknowledgements out of order, across the wrap.
+        s.set_last_packet_id(65530);
+        for round in 0..200_000u32 {
+            let id = s.allocate_packet_id().unwrap();
+            assert!(
+                !s.inflight.iter().any(|i| i.packet_id == id),
+                "round {round}: {id}"
+            );
+            s.inflight.push_back(inflight(id.get()));
+            if s.inflight.len() > 50 {
+                // Ack the second oldest first now and then.
+                let i = if round % 7 == 0 { 1 } else { 0 };
+                s.inflight.remove(i);
+            }
+        }
+        // A restored session with arbitrary ids falls back to the scan.
+        let mut s = Session::new("r".into(), 0, ProtocolVersion::V311);
+        for id in [5, 12, 9] {
+            s.inflight.push_back(inflight(id));
+        }
+        s.ids_in_order = false;
+        s.set_last_packet_id(9);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let id = s.allocate_packet_id().unwrap();
+            s.inflight.push_back(inflight(id.get()));
+            got.push(id.get());
+        }
+        assert_eq!(got, vec![10, 11, 13]);
     }
 }

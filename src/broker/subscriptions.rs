@@ -6,6 +6,10 @@
 
 use std::collections::HashMap;
 
+/// Topic levels are short strings hashed on every message: foldhash is
+/// several times faster than SipHash here and still seeded per process.
+type LevelMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 use crate::codec::{SubscriptionOptions, TopicFilter};
 
 pub type SessionKey = usize;
@@ -27,7 +31,7 @@ struct SharedGroup {
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, Node>,
+    children: LevelMap<Node>,
     subscribers: Vec<Subscriber>,
     shared: Vec<SharedGroup>,
 }

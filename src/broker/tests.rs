@@ -44,8 +44,12 @@ impl Harness {
     }
 
     fn open(&mut self, conn: ConnId) {
-        self.broker
-            .connection_opened(conn, 0, format!("127.0.0.1:{}", 40000 + conn), self.now);
+        self.broker.connection_opened(
+            conn,
+            0,
+            format!("127.0.0.1:{}", 40000 + conn).parse().unwrap(),
+            self.now,
+        );
     }
 
     fn packet(&mut self, conn: ConnId, p: Packet) -> Vec<Action> {

@@ -12,7 +12,6 @@ pub mod tls;
 pub mod websocket;
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -72,20 +71,33 @@ struct Connection {
     /// Close once `out` is flushed; no more input is read.
     closing: bool,
     writable_registered: bool,
-    listener_index: usize,
-    /// TLS and/or WebSocket layers, nearest the socket first; empty for
-    /// plain MQTT, which then pays nothing for them.
-    layers: Vec<Box<dyn Layer>>,
-    /// Encoded MQTT bytes waiting to go down through `layers` (layered
-    /// connections only): pushed through once per loop turn.
-    staged: Vec<u8>,
+    listener_index: u32,
+    /// TLS and/or WebSocket layers; `None` for plain MQTT, which then pays
+    /// 8 bytes and nothing else for them.
+    layered: Option<Box<Layered>>,
     /// Its CONNECT waits for an expensive-login slot; input is buffered.
     connect_deferred: bool,
     /// Tells this connection from a later one with the same slab key.
     serial: u64,
 }
 
+struct Layered {
+    /// Nearest the socket first.
+    layers: Vec<Box<dyn Layer>>,
+    /// Encoded MQTT bytes waiting to go down through `layers`: pushed
+    /// through once per loop turn.
+    staged: Vec<u8>,
+}
+
 impl Connection {
+    fn peer_identity(&self) -> Option<layer::PeerIdentity> {
+        self.layered
+            .as_ref()?
+            .layers
+            .iter()
+            .find_map(|l| l.peer_identity())
+    }
+
     /// Runs socket bytes up through the layers. Bytes a layer answers on its
     /// own (handshakes, pongs) go down through the layers below it into `out`.
     /// A layer that fails still hands up what it decoded before the failure
@@ -93,12 +105,16 @@ impl Connection {
     /// as its TLS close_notify): those bytes come back with the error.
     fn ingest(&mut self, data: &[u8]) -> (Vec<u8>, Result<(), LayerError>) {
         let mut input = data.to_vec();
-        for i in 0..self.layers.len() {
+        let Some(layered) = self.layered.as_mut() else {
+            return (input, Ok(()));
+        };
+        let layers = &mut layered.layers;
+        for i in 0..layers.len() {
             let mut up = Vec::new();
             let mut down = Vec::new();
-            let result = self.layers[i].ingest(&input, &mut up, &mut down);
+            let result = layers[i].ingest(&input, &mut up, &mut down);
             if !down.is_empty() {
-                match send_down(&mut self.layers[..i], down) {
+                match send_down(&mut layers[..i], down) {
                     Ok(below) => self.out.extend_from_slice(&below),
                     Err(e) => return (Vec::new(), Err(e)),
                 }
@@ -107,7 +123,7 @@ impl Connection {
                 // Only the top layer's output is MQTT; a lower layer's last
                 // bytes still go through the layers above it.
                 let mut plain = up;
-                for layer in &mut self.layers[i + 1..] {
+                for layer in &mut layers[i + 1..] {
                     let mut next = Vec::new();
                     let mut down = Vec::new();
                     let _ = layer.ingest(&plain, &mut next, &mut down);
@@ -122,11 +138,14 @@ impl Connection {
 
     /// Pushes staged MQTT bytes down through every layer into `out`.
     fn push_staged(&mut self) -> Result<(), LayerError> {
-        if self.staged.is_empty() {
+        let Some(layered) = self.layered.as_mut() else {
+            return Ok(());
+        };
+        if layered.staged.is_empty() {
             return Ok(());
         }
-        let plain = std::mem::take(&mut self.staged);
-        let bytes = send_down(&mut self.layers, plain)?;
+        let plain = std::mem::take(&mut layered.staged);
+        let bytes = send_down(&mut layered.layers, plain)?;
         self.out.extend_from_slice(&bytes);
         Ok(())
     }
@@ -134,10 +153,14 @@ impl Connection {
     /// Graceful close of every layer, top first (WebSocket close frame,
     /// then TLS close_notify).
     fn close_layers(&mut self) {
-        for i in (0..self.layers.len()).rev() {
+        let Some(layered) = self.layered.as_mut() else {
+            return;
+        };
+        let layers = &mut layered.layers;
+        for i in (0..layers.len()).rev() {
             let mut down = Vec::new();
-            self.layers[i].close(&mut down);
-            if let Ok(bytes) = send_down(&mut self.layers[..i], down) {
+            layers[i].close(&mut down);
+            if let Ok(bytes) = send_down(&mut layers[..i], down) {
                 self.out.extend_from_slice(&bytes);
             }
         }
@@ -345,16 +368,17 @@ impl EventLoop {
                 continue;
             }
             let broker_listener = listener.listener;
-            let layers = match listener.transport.iter().map(|t| t.build()).collect() {
-                Ok(l) => l,
-                Err(e) => {
-                    log::error!(
-                        "Error: Unable to set up connection from {}: {e}.",
-                        peer.ip()
-                    );
-                    continue;
-                }
-            };
+            let layers: Vec<Box<dyn Layer>> =
+                match listener.transport.iter().map(|t| t.build()).collect() {
+                    Ok(l) => l,
+                    Err(e) => {
+                        log::error!(
+                            "Error: Unable to set up connection from {}: {e}.",
+                            peer.ip()
+                        );
+                        continue;
+                    }
+                };
             // Nagle off: the loop batches writes itself, one per turn.
             if self.nodelay {
                 let _ = stream.set_nodelay(true);
@@ -369,9 +393,13 @@ impl EventLoop {
                 version: None,
                 closing: false,
                 writable_registered: false,
-                listener_index: index,
-                layers,
-                staged: Vec::new(),
+                listener_index: index as u32,
+                layered: (!layers.is_empty()).then(|| {
+                    Box::new(Layered {
+                        layers,
+                        staged: Vec::new(),
+                    })
+                }),
                 connect_deferred: false,
                 serial: self.next_serial,
             };
@@ -387,7 +415,7 @@ impl EventLoop {
             entry.insert(conn);
             self.per_listener[index] += 1;
             self.broker
-                .connection_opened(id, broker_listener, format_peer(peer), now);
+                .connection_opened(id, broker_listener, peer, now);
         }
     }
 
@@ -428,7 +456,7 @@ impl EventLoop {
             let mut input = std::mem::take(&mut conn.pending);
             let mut from_scratch = input.is_empty();
             let mut layer_error = None;
-            if !conn.layers.is_empty() {
+            if conn.layered.is_some() {
                 let had_output = conn.out.len() > conn.out_pos;
                 let (plain, result) = conn.ingest(&self.scratch[..n]);
                 if !had_output && conn.out.len() > conn.out_pos {
@@ -545,7 +573,7 @@ impl EventLoop {
             conn.connect_deferred = false;
             if let Packet::Connect(c) = &packet {
                 conn.version = Some(c.version);
-                if let Some(identity) = conn.layers.iter().find_map(|l| l.peer_identity()) {
+                if let Some(identity) = conn.peer_identity() {
                     self.broker.set_peer_identity(id, identity);
                 }
             }
@@ -585,7 +613,7 @@ impl EventLoop {
     fn remove(&mut self, id: ConnId) {
         if let Some(mut conn) = self.conns.try_remove(id) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            if let Some(count) = self.per_listener.get_mut(conn.listener_index) {
+            if let Some(count) = self.per_listener.get_mut(conn.listener_index as usize) {
                 *count = count.saturating_sub(1);
             }
         }
@@ -603,16 +631,19 @@ impl EventLoop {
                         continue;
                     }
                     let version = conn.version.unwrap_or(ProtocolVersion::V311);
-                    let target = if conn.layers.is_empty() {
-                        if conn.out.len() == conn.out_pos {
-                            self.dirty.push(id);
+                    let target = match conn.layered.as_mut() {
+                        None => {
+                            if conn.out.len() == conn.out_pos {
+                                self.dirty.push(id);
+                            }
+                            &mut conn.out
                         }
-                        &mut conn.out
-                    } else {
-                        if conn.staged.is_empty() {
-                            self.dirty.push(id);
+                        Some(layered) => {
+                            if layered.staged.is_empty() {
+                                self.dirty.push(id);
+                            }
+                            &mut layered.staged
                         }
-                        &mut conn.staged
                     };
                     let before = target.len();
                     self.broker.stats.messages_sent += 1;
@@ -631,7 +662,7 @@ impl EventLoop {
                 }
                 Action::Close(id) => {
                     if let Some(conn) = self.conns.get_mut(id) {
-                        if !conn.closing && !conn.layers.is_empty() {
+                        if !conn.closing && conn.layered.is_some() {
                             let _ = conn.push_staged();
                             conn.close_layers();
                         }
@@ -662,7 +693,9 @@ impl EventLoop {
                 continue;
             };
             if let Err(e) = conn.push_staged() {
-                conn.staged.clear();
+                if let Some(l) = conn.layered.as_mut() {
+                    l.staged.clear();
+                }
                 self.layer_failed(id, e, now);
                 continue;
             }
@@ -718,7 +751,7 @@ fn flush(conn: &mut Connection) -> io::Result<bool> {
     conn.out.clear();
     conn.out_pos = 0;
     // An idle connection should not keep a burst's buffer.
-    if conn.out.capacity() > 64 * 1024 {
+    if conn.out.capacity() > 1024 * 1024 {
         conn.out = Vec::new();
     }
     Ok(true)
@@ -773,7 +806,7 @@ impl DecodeCtx<'_> {
                             *self.login_budget -= 1;
                         }
                         conn.version = Some(c.version);
-                        if let Some(identity) = conn.layers.iter().find_map(|l| l.peer_identity()) {
+                        if let Some(identity) = conn.peer_identity() {
                             broker.set_peer_identity(id, identity);
                         }
                     }
@@ -814,9 +847,4 @@ impl DecodeCtx<'_> {
         }
         pos
     }
-}
-
-/// `ip:port` as mosquitto prints peers (IPv6 without brackets).
-fn format_peer(peer: SocketAddr) -> String {
-    format!("{}:{}", peer.ip(), peer.port())
 }
