@@ -20,6 +20,7 @@ pub struct Conn {
     pub peer: SocketAddr,
     pub session: Option<SessionKey>,
     pub last_seen: Instant,
+    pub opened_at: Instant,
     /// Distinguishes this connection from an earlier one with the same id.
     pub serial: u64,
     /// Effective keep alive in seconds (0 = none).
@@ -52,6 +53,7 @@ impl Conn {
             peer,
             session: None,
             last_seen: now,
+            opened_at: now,
             serial,
             keep_alive: 0,
             version: None,

@@ -437,8 +437,15 @@ impl Broker {
             && c.keep_alive > 0
         {
             let grace = Duration::from_secs(u64::from(c.keep_alive) * 3 / 2);
-            self.timers
-                .push(Reverse((now + grace, Timer::Conn(conn, c.serial))));
+            // The CONNECT-timeout entry of this connection is still queued
+            // and re-arms the keep alive check when it fires; a second entry
+            // is only needed if the keep alive runs out before it does.
+            // (One heap entry per connection instead of two.)
+            let connect_deadline = c.opened_at + self.settings.connect_timeout;
+            if now + grace < connect_deadline {
+                self.timers
+                    .push(Reverse((now + grace, Timer::Conn(conn, c.serial))));
+            }
         }
     }
 
