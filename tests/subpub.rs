@@ -267,7 +267,7 @@ fn silent_client_is_dropped_after_one_and_a_half_keep_alives_and_its_will_sent()
     let start = std::time::Instant::now();
     assert!(raw.closed());
     let waited = start.elapsed();
-    // 1.5 × 1 s rounds down to 1 s in mosquitto's integer arithmetic.
+    // 1.5 × keep alive [MQTT-3.1.2-22].
     assert!(
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
         "{waited:?}"

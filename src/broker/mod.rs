@@ -415,8 +415,10 @@ impl Broker {
         if c.keep_alive == 0 {
             return;
         }
-        // 1.5 × keep alive, in whole seconds as mosquitto computes it.
-        let grace = Duration::from_secs(u64::from(c.keep_alive) * 3 / 2);
+        // One and a half keep alive periods [MQTT-3.1.2-22], to the
+        // millisecond (mosquitto rounds down to whole seconds but checks only
+        // every few seconds, so it never drops a client this early).
+        let grace = keep_alive_grace(c.keep_alive);
         let deadline = c.last_seen + grace;
         if deadline <= now {
             self.disconnect_with(
@@ -436,7 +438,7 @@ impl Broker {
         if let Some(c) = self.conns.get(&conn)
             && c.keep_alive > 0
         {
-            let grace = Duration::from_secs(u64::from(c.keep_alive) * 3 / 2);
+            let grace = keep_alive_grace(c.keep_alive);
             // The CONNECT-timeout entry of this connection is still queued
             // and re-arms the keep alive check when it fires; a second entry
             // is only needed if the keep alive runs out before it does.
@@ -762,6 +764,11 @@ impl Broker {
             .map(|s| s.inflight.iter().map(|i| i.packet_id).collect())
             .unwrap_or_default()
     }
+}
+
+/// How long a client may stay silent: 1.5 × its keep alive.
+fn keep_alive_grace(keep_alive: u16) -> Duration {
+    Duration::from_millis(u64::from(keep_alive) * 1500)
 }
 
 #[cfg(test)]

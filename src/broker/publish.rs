@@ -153,8 +153,10 @@ impl Broker {
                 self.retained.set(message.clone());
                 self.stats.changes += 1;
             }
-            match self.route(&message, Some(key), out) {
-                0 => reason::v5::NO_MATCHING_SUBSCRIBERS,
+            match (self.route(&message, Some(key), out), p.qos) {
+                // mosquitto answers "no matching subscribers" on PUBACK only:
+                // its QoS 2 messages are routed at PUBREL, after the PUBREC.
+                (0, Qos::AtLeastOnce) => reason::v5::NO_MATCHING_SUBSCRIBERS,
                 _ => reason::v5::SUCCESS,
             }
         };
