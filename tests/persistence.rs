@@ -371,3 +371,66 @@ fn swap_back_mosquitto_loads_what_culex_saved_and_the_other_way_round() {
     assert!(resume(&mut d, "device", ProtocolVersion::V311, None));
     assert_eq!(drain(&mut d), vec![seen("cmd/update", "later", 1, false)]);
 }
+
+/// Mounts a tiny tmpfs on `dir` for the disk-full test; unmounted on drop.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(dir: &Path, size: &str) -> TinyFs {
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0777"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        TinyFs(dir.to_path_buf())
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_old_file_and_the_broker_running() {
+    let data = tempfile::tempdir().unwrap();
+    let _fs = TinyFs::mount(data.path(), "16k");
+    std::fs::write(data.path().join("mosquitto.db"), SAMPLE).unwrap();
+    world_readable(data.path());
+    let conf = format!(
+        "listener {{port}} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
+        data.path().display()
+    );
+    let b = Culex::start(&conf);
+    // Fill the disk with retained messages bigger than what is left.
+    let mut p = Raw::login(b.port, ProtocolVersion::V311, "filler", None);
+    let big = vec![b'x'; 6000];
+    for i in 0..3 {
+        p.publish(&format!("big/{i}"), &big, 1, true);
+    }
+    b.signal("USR1");
+    b.wait_log("Error saving in-memory database");
+    assert_eq!(
+        std::fs::read(data.path().join("mosquitto.db")).unwrap(),
+        SAMPLE,
+        "the old file must stay"
+    );
+    assert!(
+        !data.path().join("mosquitto.db.new").exists(),
+        "the partial file is removed"
+    );
+    // Still serving, with everything in memory.
+    let got = retained_snapshot(b.port);
+    assert_eq!(got.len(), sample_retained().len() + 3);
+}

@@ -192,3 +192,25 @@ fn websocket_and_tcp_listeners_share_one_broker() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_websockets_only_config_on_ipv6_starts_and_serves() {
+    // Only a websockets listener, bound to ::1 (both broken in mosquitto
+    // 2.0's libwebsockets listeners).
+    let b = Culex::start_ipv6("listener {port} ::1\nprotocol websockets\nallow_anonymous true\n");
+    let mut stream = TcpStream::connect(("::1", b.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(&client_handshake_request(
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            &["mqtt"],
+        ))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 101"));
+    // IPv4 is not served: the listener is bound to ::1 only.
+    assert!(TcpStream::connect(("127.0.0.1", b.port)).is_err());
+}

@@ -34,7 +34,16 @@ impl Culex {
         Culex::start_with(config, &[])
     }
 
+    /// Like `start`, for a config that listens on `::1` only.
+    pub fn start_ipv6(config: &str) -> Culex {
+        Culex::launch(config, &[], "::1")
+    }
+
     pub fn start_with(config: &str, files: &[(&str, &[u8])]) -> Culex {
+        Culex::launch(config, files, "127.0.0.1")
+    }
+
+    fn launch(config: &str, files: &[(&str, &[u8])], host: &str) -> Culex {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         for (name, data) in files {
@@ -64,14 +73,14 @@ impl Culex {
             dir,
             log,
         };
-        c.wait_ready();
+        c.wait_ready(host);
         c
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self, host: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if TcpStream::connect((host, self.port)).is_ok() {
                 return;
             }
             if let Some(child) = self.child.as_mut()
