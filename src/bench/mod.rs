@@ -6,6 +6,7 @@
 //! PUBACK frames in a byte stream, which `split_frame` does without
 //! allocating (checked against the codec in the tests below).
 
+pub mod gen_db;
 pub mod report;
 
 use std::fs;

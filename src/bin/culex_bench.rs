@@ -131,6 +131,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_opts(&args[1..]).and_then(|o| run(&o)),
         Some("report") => report_cmd(&args[1..]),
+        Some("gen-db") => gen_db_cmd(&args[1..]),
         _ => Err(usage()),
     };
     match result {
@@ -140,6 +141,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `gen-db --retained N --sessions M --out FILE`
+fn gen_db_cmd(args: &[String]) -> Res<()> {
+    let mut retained = 1_000_000;
+    let mut sessions = 100_000;
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+        match a.as_str() {
+            "--retained" => retained = v.parse().map_err(|_| format!("bad --retained {v}"))?,
+            "--sessions" => sessions = v.parse().map_err(|_| format!("bad --sessions {v}"))?,
+            "--out" => out = Some(v.clone()),
+            _ => return Err(format!("gen-db: unknown option {a}")),
+        }
+    }
+    let out = out.ok_or("gen-db needs --out FILE")?;
+    let db = culex::bench::gen_db::generate(retained, sessions);
+    std::fs::write(&out, culex::persist::write(&db)).map_err(|e| format!("{out}: {e}"))?;
+    Ok(())
 }
 
 fn report_cmd(args: &[String]) -> Res<()> {
