@@ -966,3 +966,136 @@ fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     assert_eq!(c, "shared + no local: DISCONNECT 0x82\n", "culex");
     assert_eq!(m, "shared + no local: SUBACK\n", "mosquitto 2.0.11");
 }
+
+// ---- raw 5.0: malformed and forbidden packets ----
+
+/// A QoS 0 PUBLISH from raw topic bytes and raw property bytes.
+fn raw_publish(topic: &[u8], props: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    body.extend_from_slice(topic);
+    body.push(props.len() as u8);
+    body.extend_from_slice(props);
+    body.extend_from_slice(payload);
+    assert!(body.len() < 128);
+    let mut out = vec![0x30, body.len() as u8];
+    out.extend_from_slice(&body);
+    out
+}
+
+fn malformed(b: &Culex) -> String {
+    let cases: [(&str, Vec<u8>); 6] = [
+        (
+            "duplicate content type",
+            raw_publish(b"m/t", b"\x03\x00\x01a\x03\x00\x01b", b"x"),
+        ),
+        (
+            "session expiry on PUBLISH",
+            raw_publish(b"m/t", b"\x11\x00\x00\x00\x0a", b"x"),
+        ),
+        (
+            "unknown property 0x7f",
+            raw_publish(b"m/t", b"\x7f\x00", b"x"),
+        ),
+        ("topic not UTF-8", raw_publish(b"m/\xff\xfe", b"", b"x")),
+        ("wildcard in topic", raw_publish(b"m/+", b"", b"x")),
+        (
+            "subscription identifier on PUBLISH",
+            raw_publish(b"m/t", b"\x0b\x05", b"x"),
+        ),
+    ];
+    let mut out = String::new();
+    for (i, (name, bytes)) in cases.iter().enumerate() {
+        let (mut c, _) = login5(b.port, &format!("mal-{i}"), |_| {});
+        c.send_raw(bytes);
+        let got = drain(&mut c, Q);
+        out += &format!("{name}: [{}] closed {}\n", names(&got), c.closed());
+    }
+    out
+}
+
+#[test]
+fn malformed_v5_publish_packets() {
+    let (c, m) = pair().run(malformed);
+    let expected = |duplicate: &str, wildcard: &str| {
+        format!(
+            "duplicate content type: [{duplicate}] closed true\n\
+             session expiry on PUBLISH: [DISCONNECT 0x81] closed true\n\
+             unknown property 0x7f: [DISCONNECT 0x81] closed true\n\
+             topic not UTF-8: [DISCONNECT 0x81] closed true\n\
+             wildcard in topic: [DISCONNECT {wildcard}] closed true\n\
+             subscription identifier on PUBLISH: [] closed false\n"
+        )
+    };
+    // A duplicated property is a Protocol Error (MQTT 5 2.2.2.2): culex
+    // says 0x82, 2.0.11 closes without DISCONNECT. A wildcard in a PUBLISH
+    // topic: 2.1's handle__publish answers MOSQ_ERR_MALFORMED_PACKET (0x81),
+    // 2.0.11 a protocol error (0x82). Both brokers accept a Subscription
+    // Identifier on a client's PUBLISH (MQTT-3.3.4-6 makes it a protocol
+    // error): mosquitto compatibility wins.
+    assert_eq!(c, expected("DISCONNECT 0x82", "0x81"), "culex");
+    assert_eq!(m, expected("", "0x82"), "mosquitto 2.0.11");
+}
+
+/// A PUBLISH above the broker's max_packet_size.
+fn too_large(b: &Culex) -> String {
+    let (mut c, connack) = login5(b.port, "big", |_| {});
+    c.send(&Packet::Publish(codec::Publish {
+        dup: false,
+        qos: Qos::AtMostOnce,
+        retain: false,
+        topic: "big/t".into(),
+        packet_id: None,
+        payload: vec![b'x'; 300],
+        properties: Default::default(),
+    }));
+    format!(
+        "maximum packet size {:?}\nabove it: [{}] closed {}\n",
+        connack.properties.maximum_packet_size,
+        names(&drain(&mut c, Q)),
+        c.closed()
+    )
+}
+
+#[test]
+fn a_packet_above_max_packet_size_gets_disconnect_0x95() {
+    let pair = Pair::start(
+        &format!("{TCP}max_packet_size 200\n"),
+        &[("passwd", PASSWD)],
+    );
+    let (c, m) = pair.run(too_large);
+    let expected = "maximum packet size Some(200)\nabove it: [DISCONNECT 0x95] closed true\n";
+    assert_eq!(c, expected, "culex");
+    assert_eq!(m, expected, "mosquitto 2.0.11");
+}
+
+/// The Assigned Client Identifier for an empty client id: mosquitto's
+/// `auto-` + UUID format.
+fn assigned_id(b: &Culex) -> String {
+    let (_, connack) = login5(b.port, "", |_| {});
+    let id = connack
+        .properties
+        .assigned_client_identifier
+        .unwrap_or_default();
+    let (prefix, rest) = id.split_at(id.len().min(5));
+    let shape: String = prefix
+        .chars()
+        .chain(
+            rest.chars()
+                .map(|ch| if ch.is_ascii_hexdigit() { 'h' } else { ch }),
+        )
+        .collect();
+    format!(
+        "assigned {shape} uppercase hex {}\n",
+        rest == rest.to_uppercase()
+    )
+}
+
+#[test]
+fn assigned_client_identifier_has_mosquittos_shape() {
+    same(
+        &pair(),
+        "assigned auto-hhhhhhhh-hhhh-hhhh-hhhh-hhhhhhhhhhhh uppercase hex true\n",
+        assigned_id,
+    );
+}

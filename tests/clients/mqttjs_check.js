@@ -377,6 +377,81 @@ const scenarios = {
     await close(c2);
   },
 
+  // A retained message keeps its properties; delivered on subscription it
+  // carries the new subscription's identifier.
+  async "retained-props"() {
+    const [p] = await open("rp-p");
+    await p.publishAsync("rp/t", "kept", {
+      qos: 1,
+      retain: true,
+      properties: {
+        contentType: "text/plain",
+        userProperties: { b: "1", a: "2" },
+        responseTopic: "rp/reply",
+        correlationData: Buffer.from("cd"),
+      },
+    });
+    const [s] = await open("rp-s");
+    await s.subscribeAsync("rp/#", { qos: 1, properties: { subscriptionIdentifier: 9 } });
+    await until(() => s.got.length >= 1, 3000);
+    for (const m of s.got) {
+      const pr = m.packet.properties || {};
+      line(`${show(m)} contentType=${pr.contentType} responseTopic=${pr.responseTopic}`);
+      line(`correlationData=${pr.correlationData} sid=${JSON.stringify(pr.subscriptionIdentifier)}`);
+      line(`userProperties=${JSON.stringify(pr.userProperties)}`);
+    }
+    await p.publishAsync("rp/t", "", { qos: 1, retain: true });
+    await Promise.all([close(s), close(p)]);
+  },
+
+  // A retained message whose expiry passed is not sent to a new subscriber;
+  // one still valid is sent with the remaining interval.
+  async "retained-expiry"() {
+    const [p] = await open("re-p");
+    await p.publishAsync("re/short", "s", { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
+    await p.publishAsync("re/long", "l", { qos: 1, retain: true, properties: { messageExpiryInterval: 10 } });
+    await sleep(2500);
+    const [s] = await open("re-s");
+    await s.subscribeAsync("re/#", { qos: 1 });
+    await sleep(500);
+    for (const m of s.got.sort((x, y) => (x.topic < y.topic ? -1 : 1))) {
+      const e = (m.packet.properties || {}).messageExpiryInterval;
+      line(`${m.topic} retain=${m.packet.retain} expiry=${e >= 5 && e <= 8 ? "reduced" : e}`);
+    }
+    await Promise.all([close(s), close(p)]);
+  },
+
+  // Will properties pass through to the will message.
+  async "will-props"() {
+    const [o] = await open("wp-o");
+    await o.subscribeAsync("wp/#", { qos: 1 });
+    const [w] = await open("wp-w", {
+      will: {
+        topic: "wp/will",
+        payload: Buffer.from("{}"),
+        qos: 1,
+        retain: false,
+        properties: {
+          contentType: "application/json",
+          payloadFormatIndicator: true,
+          responseTopic: "wp/reply",
+          correlationData: Buffer.from([7, 7]),
+          userProperties: { device: "w", zone: "1" },
+        },
+      },
+    });
+    w.stream.destroy();
+    await until(() => o.got.length >= 1, 3000);
+    for (const m of o.got) {
+      const pr = m.packet.properties || {};
+      line(show(m));
+      line(`contentType=${pr.contentType} payloadFormatIndicator=${pr.payloadFormatIndicator}`);
+      line(`responseTopic=${pr.responseTopic} correlationData=${pr.correlationData && pr.correlationData.toString("hex")}`);
+      line(`userProperties=${JSON.stringify(pr.userProperties)}`);
+    }
+    await close(o);
+  },
+
   // Session take-over: what the first connection sees.
   async takeover() {
     const [a] = await open("to-x");
