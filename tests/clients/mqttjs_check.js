@@ -290,10 +290,10 @@ const scenarios = {
     await Promise.all([close(s), close(p)]);
   },
 
-  // Topic aliases from the broker to a client that allows them: what is on
-  // the wire (topic, alias) for three messages on one topic.
+  // Topic aliases from the broker to a client that allows two: what is on
+  // the wire (topic, alias) for messages on three topics.
   async "alias-out"() {
-    const [s] = await open("ao-s", { properties: { topicAliasMaximum: 5 } });
+    const [s] = await open("ao-s", { properties: { topicAliasMaximum: 2 } });
     const wire = [];
     s.on("packetreceive", (pk) => {
       if (pk.cmd === "publish") {
@@ -302,10 +302,11 @@ const scenarios = {
     });
     await s.subscribeAsync("ao/#", { qos: 1 });
     const [p] = await open("ao-p");
-    for (const i of [1, 2, 3]) await p.publishAsync("ao/a/rather/long/topic/name", `m${i}`, { qos: 1 });
-    await until(() => s.got.length >= 3, 3000);
+    const topics = ["ao/one", "ao/one", "ao/two", "ao/three", "ao/one", "ao/three"];
+    for (const t of topics) await p.publishAsync(t, "m", { qos: 1 });
+    await until(() => s.got.length >= topics.length, 3000);
     wire.forEach(line);
-    s.got.forEach((m) => line(show(m)));
+    line(`delivered ${s.got.map((m) => m.topic).join(",")}`);
     await Promise.all([close(s), close(p)]);
   },
 
