@@ -361,7 +361,9 @@ fn v5_disconnect_with_will_message_0x04() {
 #[test]
 fn v5_server_keep_alive_from_max_keepalive() {
     let (c, m) = v5(&format!("{TCP}max_keepalive 30\n"), "keepalive");
-    let expected = "connack rc=0 serverKeepAlive=30\nconnack rc=0 serverKeepAlive=undefined\n";
+    let expected = "keepalive 120: connack rc=0 serverKeepAlive=30\n\
+                    keepalive 20: connack rc=0 serverKeepAlive=undefined\n\
+                    keepalive 0: connack rc=0 serverKeepAlive=30\n";
     assert_eq!(c, expected, "culex");
     assert_eq!(m, expected, "mosquitto 2.0.11");
 }
@@ -378,14 +380,20 @@ fn v311_keep_alive_above_max_keepalive() {
         )
     });
     // culex follows mosquitto 2.0.12+ (docs/config-choices.md): a 3.1.1
-    // client asking for more than max_keepalive is refused with "identifier
-    // rejected". 2.0.11 accepts it.
+    // client asking for more than max_keepalive, or for 0 (none), is refused
+    // with "identifier rejected". 2.0.11 accepts both.
     assert_eq!(
-        c, "refused code=2\nconnack rc=0 serverKeepAlive=undefined\n",
+        c,
+        "keepalive 120: refused code=2\n\
+         keepalive 20: connack rc=0 serverKeepAlive=undefined\n\
+         keepalive 0: refused code=2\n",
         "culex"
     );
     assert_eq!(
-        m, "connack rc=0 serverKeepAlive=undefined\nconnack rc=0 serverKeepAlive=undefined\n",
+        m,
+        "keepalive 120: connack rc=0 serverKeepAlive=undefined\n\
+         keepalive 20: connack rc=0 serverKeepAlive=undefined\n\
+         keepalive 0: connack rc=0 serverKeepAlive=undefined\n",
         "mosquitto 2.0.11"
     );
 }
