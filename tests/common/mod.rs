@@ -13,6 +13,10 @@ use culex::codec::{self, Packet, ProtocolVersion};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_culex");
 
+/// Debian's mosquitto 2.0.11, the behavioural reference of the
+/// compatibility tests (`tests/compat_*.rs`, `tests/mqttjs.rs`).
+pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -23,6 +27,10 @@ pub fn free_port() -> u16 {
 pub struct Culex {
     pub child: Option<Child>,
     pub port: u16,
+    /// Two more free ports, substituted for `{port2}` and `{port3}` in the
+    /// config (extra listeners).
+    pub port2: u16,
+    pub port3: u16,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
 }
@@ -36,16 +44,23 @@ impl Culex {
 
     /// Like `start`, for a config that listens on `::1` only.
     pub fn start_ipv6(config: &str) -> Culex {
-        Culex::launch(config, &[], "::1")
+        Culex::launch(BIN, config, &[], "::1")
     }
 
     pub fn start_with(config: &str, files: &[(&str, &[u8])]) -> Culex {
-        Culex::launch(config, files, "127.0.0.1")
+        Culex::launch(BIN, config, files, "127.0.0.1")
     }
 
-    fn launch(config: &str, files: &[(&str, &[u8])], host: &str) -> Culex {
+    /// Like `start_with`, for another broker binary with the same command
+    /// line (`MOSQUITTO`): the same config runs on both for comparisons.
+    pub fn start_program(program: &str, config: &str, files: &[(&str, &[u8])]) -> Culex {
+        Culex::launch(program, config, files, "127.0.0.1")
+    }
+
+    fn launch(program: &str, config: &str, files: &[(&str, &[u8])], host: &str) -> Culex {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
+        let (port2, port3) = (free_port(), free_port());
         for (name, data) in files {
             std::fs::write(dir.path().join(name), data).expect("write file");
         }
@@ -55,21 +70,25 @@ impl Culex {
         world_readable(dir.path());
         let text = config
             .replace("{port}", &port.to_string())
+            .replace("{port2}", &port2.to_string())
+            .replace("{port3}", &port3.to_string())
             .replace("{dir}", &dir.path().display().to_string());
         let conf = dir.path().join("culex.conf");
         std::fs::write(&conf, text).expect("write config");
         let log = dir.path().join("stderr.log");
-        let child = Command::new(BIN)
+        let child = Command::new(program)
             .arg("-c")
             .arg(&conf)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
-            .expect("spawn culex");
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         let mut c = Culex {
             child: Some(child),
             port,
+            port2,
+            port3,
             dir,
             log,
         };
@@ -463,5 +482,31 @@ impl Raw {
         }
         let _ = self.stream.set_read_timeout(Some(Duration::from_secs(5)));
         got
+    }
+}
+
+/// culex and mosquitto 2.0.11 started on the same config (each on its own
+/// free port and temp dir), for compatibility tests that run one scenario
+/// against both and compare what the clients observe.
+pub struct Pair {
+    pub culex: Culex,
+    pub mosquitto: Culex,
+}
+
+impl Pair {
+    pub fn start(config: &str, files: &[(&str, &[u8])]) -> Pair {
+        assert!(
+            Path::new(MOSQUITTO).exists(),
+            "{MOSQUITTO} is not installed: run scripts/test, which installs it"
+        );
+        Pair {
+            culex: Culex::start_with(config, files),
+            mosquitto: Culex::start_program(MOSQUITTO, config, files),
+        }
+    }
+
+    /// Runs `scenario` against culex, then mosquitto: (culex, mosquitto).
+    pub fn run(&self, scenario: impl Fn(&Culex) -> String) -> (String, String) {
+        (scenario(&self.culex), scenario(&self.mosquitto))
     }
 }
