@@ -371,7 +371,6 @@ fn oversize_connack(b: &Culex) -> String {
 }
 
 #[test]
-#[ignore = "culex: sends a CONNACK larger than the client's Maximum Packet Size (55 bytes > 40)"]
 fn no_connack_above_the_clients_maximum_packet_size() {
     // culex today: "CONNACK (55 bytes)\nclosed false\n".
     same(&pair(), "closed true\n", oversize_connack);
@@ -650,7 +649,6 @@ fn paho_v311_shared_subscriptions() {
 }
 
 #[test]
-#[ignore = "culex: message expiry not implemented (expired queued message delivered, interval not reduced)"]
 fn paho5_message_expiry_of_queued_messages() {
     // culex today: "... queued ex/short expiry reduced False\nqueued ex/long expiry reduced False\n"
     paho_same(
@@ -803,7 +801,6 @@ fn keep_alive_timeout_of_a_silent_v5_client() {
 }
 
 #[test]
-#[ignore = "culex: keep-alive grace is keep_alive * 3 / 2 in whole seconds, 1 s for keep alive 1 (MQTT-3.1.2-22 wants 1.5 s)"]
 fn keep_alive_1_is_not_cut_before_one_and_a_half_seconds() {
     // culex today: "silent: [DISCONNECT 0x8d] closed true within 1500-12000 ms false" (closed after 1.0 s).
     let (c, m) = pair().run(|b| keepalive_timeout(b, 1, (1500, 12000)));
@@ -917,7 +914,6 @@ fn ack_reason_codes(b: &Culex) -> String {
 }
 
 #[test]
-#[ignore = "culex: PUBREC 0x10 (no matching subscribers) where mosquitto 2.0 and 2.1 send 0x00"]
 fn v5_reason_codes_in_acknowledgements() {
     // culex today: "qos2 nobody: 0x10". mosquitto's handle__accepted_publish
     // sends "no matching subscribers" in PUBACK only; PUBREC is always 0.

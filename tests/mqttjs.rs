@@ -206,7 +206,6 @@ fn v5_session_expiry_keeps_the_session_within_the_interval_only() {
 }
 
 #[test]
-#[ignore = "culex: message expiry not implemented (expired queued message delivered, interval not reduced)"]
 fn v5_message_expiry_drops_expired_and_reduces_the_interval() {
     // culex today: "me/short expiry=1\nme/long expiry=10\nme/none expiry=none\n"
     same(
@@ -235,7 +234,6 @@ fn v5_retained_message_keeps_its_properties_and_gets_the_subscription_id() {
 }
 
 #[test]
-#[ignore = "culex: message expiry not implemented (expired retained message sent, interval not reduced)"]
 fn v5_retained_message_expiry() {
     // culex today: "re/long retain=true expiry=10\nre/short retain=true expiry=1\n"
     same("retained-expiry", "re/long retain=true expiry=reduced\n");
@@ -312,7 +310,6 @@ fn v5_topic_alias_from_the_client() {
 }
 
 #[test]
-#[ignore = "culex: outbound topic aliases (max_topic_alias_broker) not implemented"]
 fn v5_outbound_topic_aliases_as_mosquitto_2_1_creates_them() {
     let (c, m) = v5(TCP, "alias-out");
     let delivered = "delivered ao/one,ao/one,ao/two,ao/three,ao/one,ao/three\n";

@@ -24,8 +24,11 @@ pub fn generate(retained: usize, sessions: usize) -> DbContents {
             source_port: 0,
             source_mid: 0,
             topic: topic(i),
-            payload: format!("{{\"state\":\"ON\",\"linkquality\":{:03},\"pad\":\"..........\"}}", i % 256)
-                .into_bytes(),
+            payload: format!(
+                "{{\"state\":\"ON\",\"linkquality\":{:03},\"pad\":\"..........\"}}",
+                i % 256
+            )
+            .into_bytes(),
             qos: 1,
             retain: true,
             properties: Properties::default(),

@@ -316,15 +316,24 @@ impl Broker {
                 props.retain_available = Some(0);
             }
         }
-        self.send(
-            out,
-            conn,
-            Packet::Connack(Connack {
-                session_present,
-                code: 0,
-                properties: props,
-            }),
-        );
+        let connack = Packet::Connack(Connack {
+            session_present,
+            code: 0,
+            properties: props,
+        });
+        // Not even a CONNACK may exceed the client's Maximum Packet Size
+        // [MQTT-3.1.2-24]; mosquitto then closes without one.
+        if let Some(max) = connect.properties.maximum_packet_size {
+            let mut probe = Vec::new();
+            crate::codec::encode(&connack, version, &mut probe);
+            if probe.len() > max as usize {
+                if self.drop_connection(conn, CloseReason::ProtocolError, now, out) {
+                    out.push(Action::Close(conn));
+                }
+                return;
+            }
+        }
+        self.send(out, conn, connack);
         if self.settings.connection_messages {
             let ip = self
                 .conns
