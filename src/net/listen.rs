@@ -125,7 +125,11 @@ pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
             .iter()
             .any(|t| matches!(t, TransportLayer::WebSocket(_)))
         {
-            log::info!("Opening websockets listen socket on port {}.", spec.port);
+            // mosquitto (libwebsockets) logs a websockets listener once,
+            // whatever the address families.
+            if out.is_empty() {
+                log::info!("Opening websockets listen socket on port {}.", spec.port);
+            }
         } else {
             log::info!("Opening {family} listen socket on port {}.", spec.port);
         }
