@@ -7,7 +7,6 @@ use std::rc::Rc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use culex::codec::{
     self, Message, OutgoingPublish, Packet, PacketId, ProtocolVersion, Publish, Qos, TopicName,
-    properties::Properties,
 };
 
 const TOPIC: &str = "home/kitchen/sensor-12/state";
@@ -20,7 +19,7 @@ fn publish(qos: Qos) -> Publish {
         topic: TOPIC.into(),
         packet_id: (qos != Qos::AtMostOnce).then(|| PacketId::new(42).unwrap()),
         payload: vec![0x5a; 64],
-        properties: Properties::default(),
+        properties: Default::default(),
     }
 }
 
@@ -49,7 +48,7 @@ fn bench_codec(c: &mut Criterion) {
                     payload: vec![0x5a; 64],
                     qos,
                     retain: false,
-                    properties: Properties::default(),
+                    properties: Default::default(),
                     expires_at: None,
                 }),
                 qos,

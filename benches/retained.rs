@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use culex::broker::retained::RetainedStore;
-use culex::codec::{Message, Qos, SharedMessage, TopicName, properties::Properties};
+use culex::codec::{Message, Qos, SharedMessage, TopicName};
 
 const SITES: usize = 100;
 const DEVICES: usize = 1_000;
@@ -17,7 +17,7 @@ fn message(topic: &str) -> SharedMessage {
         payload: vec![0x5a; 64],
         qos: Qos::AtMostOnce,
         retain: true,
-        properties: Properties::default(),
+        properties: Default::default(),
         expires_at: None,
     })
 }

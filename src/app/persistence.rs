@@ -53,13 +53,12 @@ impl Saver {
         for w in warnings {
             log::warn!("{w}");
         }
-        for w in broker.restore(&db, Instant::now(), unix_now()) {
+        let (retained, sessions) = (db.retained.len(), db.clients.len());
+        for w in broker.restore(db, Instant::now(), unix_now()) {
             log::warn!("{w}");
         }
         log::info!(
-            "Restored {} retained messages and {} sessions from {}.",
-            db.retained.len(),
-            db.clients.len(),
+            "Restored {retained} retained messages and {sessions} sessions from {}.",
             path.display()
         );
         self.changes_at_last_save = broker.stats.changes;

@@ -3,7 +3,6 @@
 //! benchmark in `scripts/bench-db`, through culex's own writer, which
 //! mosquitto reads too.
 
-use crate::codec::Properties;
 use crate::persist::{DbContents, StoredClient, StoredMessage, StoredSubscription};
 
 /// Retained topics look like Home Assistant / Zigbee2MQTT states.
@@ -31,7 +30,7 @@ pub fn generate(retained: usize, sessions: usize) -> DbContents {
             .into_bytes(),
             qos: 1,
             retain: true,
-            properties: Properties::default(),
+            properties: Default::default(),
         });
         db.retained.push(id);
     }

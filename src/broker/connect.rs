@@ -275,7 +275,7 @@ impl Broker {
                     payload: w.payload.clone(),
                     qos: w.qos,
                     retain: w.retain,
-                    properties: will_message_properties(&w.properties),
+                    properties: will_message_properties(&w.properties).into(),
                     expires_at: None,
                 }),
                 delay: w.properties.will_delay_interval.unwrap_or(0),

@@ -250,14 +250,14 @@ impl Broker {
         // A will's expiry counts from when it is published.
         let mut will = will;
         if let Some(secs) = will.message.properties.message_expiry_interval {
-            let mut properties = will.message.properties.clone();
+            let mut properties = will.message.properties.to_properties();
             properties.message_expiry_interval = None;
             will.message = std::rc::Rc::new(crate::codec::Message {
                 topic: will.message.topic.clone(),
                 payload: will.message.payload.clone(),
                 qos: will.message.qos,
                 retain: will.message.retain,
-                properties,
+                properties: properties.into(),
                 expires_at: Some(self.now + std::time::Duration::from_secs(u64::from(secs))),
             });
         }

@@ -30,7 +30,7 @@ use std::cmp::Reverse;
 /// both retained and queued is stored once and referenced twice.
 #[derive(Default)]
 struct StoreIds {
-    ids: HashMap<*const Message, u64>,
+    ids: HashMap<*const Message, u64, foldhash::fast::RandomState>,
     messages: Vec<StoredMessage>,
 }
 
@@ -43,7 +43,7 @@ impl StoreIds {
         let id = self.messages.len() as u64 + 1;
         self.ids.insert(key, id);
         // The file keeps expiry as an absolute time, not as a property.
-        let mut properties = m.properties.clone();
+        let mut properties = m.properties.to_properties();
         properties.message_expiry_interval = None;
         let expiry_time = m
             .remaining_expiry(now)
@@ -60,7 +60,7 @@ impl StoreIds {
             payload: m.payload.clone(),
             qos: m.qos.as_u8(),
             retain: m.retain,
-            properties,
+            properties: properties.into(),
         });
         id
     }
@@ -180,33 +180,35 @@ impl Broker {
 
     /// Loads a database into an empty broker. Returns warnings for entries
     /// that could not be used (each logged by the caller, none fatal).
-    pub fn restore(&mut self, db: &DbContents, now: Instant, now_unix: i64) -> Vec<String> {
+    pub fn restore(&mut self, mut db: DbContents, now: Instant, now_unix: i64) -> Vec<String> {
         self.now = now;
         let mut warnings = Vec::new();
-        let mut messages: HashMap<u64, SharedMessage> = HashMap::new();
-        for m in &db.messages {
+        let mut messages: HashMap<u64, SharedMessage, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(db.messages.len(), Default::default());
+        // Moved, not copied: a big file holds gigabytes of payload.
+        for m in std::mem::take(&mut db.messages) {
             if m.expiry_time != 0 && m.expiry_time <= now_unix {
                 continue;
             }
-            let Ok(topic) = TopicName::new(m.topic.clone()) else {
+            let store_id = m.store_id;
+            let Ok(topic) = TopicName::new(m.topic) else {
                 warnings.push(format!(
-                    "Warning: stored message {} has an invalid topic {:?}; skipped.",
-                    m.store_id, m.topic
+                    "Warning: stored message {store_id} has an invalid topic; skipped."
                 ));
                 continue;
             };
-            let mut properties = m.properties.clone();
+            let mut properties = m.properties.to_properties();
             properties.message_expiry_interval = None;
             let expires_at = (m.expiry_time != 0)
                 .then(|| now + Duration::from_secs((m.expiry_time - now_unix).max(0) as u64));
             messages.insert(
-                m.store_id,
+                store_id,
                 Rc::new(Message {
                     topic,
-                    payload: m.payload.clone(),
+                    payload: m.payload,
                     qos: Qos::from_u8(m.qos.min(2)).unwrap_or(Qos::AtMostOnce),
                     retain: m.retain,
-                    properties,
+                    properties: properties.into(),
                     expires_at,
                 }),
             );
@@ -216,7 +218,7 @@ impl Broker {
                 self.retained.set(m.clone());
             }
         }
-        let mut keys: HashMap<&str, usize> = HashMap::new();
+        let mut keys: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
         for c in &db.clients {
             let listener = self
                 .listeners

@@ -146,7 +146,7 @@ impl Broker {
                 payload: p.payload,
                 qos: p.qos,
                 retain: p.retain,
-                properties,
+                properties: properties.into(),
                 expires_at,
             });
             if message.retain {

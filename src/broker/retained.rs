@@ -50,13 +50,14 @@ impl RetainedStore {
     /// Stores `message` under its topic, or clears the topic when the payload
     /// is empty [MQTT-3.3.1-10].
     pub fn set(&mut self, message: SharedMessage) {
-        let topic = message.topic.as_str().to_owned();
         if message.payload.is_empty() {
-            self.remove(&topic);
+            self.remove(message.topic.as_str());
             return;
         }
+        // A second handle to walk the topic while `message` moves in.
+        let handle = message.clone();
         let mut node = &mut self.root;
-        for level in topic.split('/') {
+        for level in handle.topic.as_str().split('/') {
             node = node.children.entry(level.into()).or_default();
         }
         self.bytes += message.payload.len();
@@ -168,7 +169,7 @@ fn match_rec(node: &Node, levels: &[&str], first: bool, out: &mut Vec<SharedMess
 mod tests {
     use super::*;
     use crate::codec::topic::filter_matches;
-    use crate::codec::{Message, Properties, Qos, TopicName};
+    use crate::codec::{Message, Qos, TopicName};
     use std::rc::Rc;
 
     fn msg(topic: &str, payload: &str) -> SharedMessage {
@@ -177,7 +178,7 @@ mod tests {
             payload: payload.as_bytes().to_vec(),
             qos: Qos::AtMostOnce,
             retain: true,
-            properties: Properties::default(),
+            properties: Default::default(),
             expires_at: None,
         })
     }

@@ -228,7 +228,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{Message, Properties, TopicName};
+    use crate::codec::{Message, TopicName};
 
     fn inflight(id: u16) -> Inflight {
         Inflight {
@@ -239,7 +239,7 @@ mod tests {
                     payload: Vec::new(),
                     qos: Qos::AtLeastOnce,
                     retain: false,
-                    properties: Properties::default(),
+                    properties: Default::default(),
                     expires_at: None,
                 }),
                 qos: Qos::AtLeastOnce,

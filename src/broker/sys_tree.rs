@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::codec::{Message, Properties, Qos, TopicName};
+use crate::codec::{Message, Qos, TopicName};
 
 use super::{Action, Broker};
 
@@ -217,7 +217,7 @@ impl Broker {
             payload: line.as_bytes().to_vec(),
             qos: Qos::ExactlyOnce,
             retain: false,
-            properties: Properties::default(),
+            properties: Default::default(),
             expires_at: Some(self.now + std::time::Duration::from_secs(20)),
         });
         self.route(&message, None, out);
@@ -232,7 +232,7 @@ impl Broker {
             payload: value.into_bytes(),
             qos: Qos::ExactlyOnce,
             retain: true,
-            properties: Properties::default(),
+            properties: Default::default(),
             expires_at: None,
         });
         self.retained.set(message.clone());

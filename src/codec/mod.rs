@@ -19,5 +19,5 @@ mod wire;
 pub use decode::{DecodeError, decode};
 pub use encode::{encode, encode_publish, publish_wire_size};
 pub use packet::*;
-pub use properties::Properties;
+pub use properties::{MessageProperties, Properties};
 pub use topic::{TopicError, TopicFilter, TopicName};

@@ -10,7 +10,7 @@ use std::num::NonZeroU16;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::properties::Properties;
+use super::properties::{MessageProperties, Properties};
 use super::topic::{TopicFilter, TopicName};
 
 /// The protocol level from CONNECT. Decides how every later packet on the
@@ -270,7 +270,7 @@ pub struct Message {
     /// response topic, correlation data, user properties). Never a topic
     /// alias, subscription identifier or message expiry interval: the first
     /// two are per connection, the expiry is `expires_at`.
-    pub properties: Properties,
+    pub properties: MessageProperties,
     /// 5.0 message expiry: when the message stops being delivered. Each
     /// delivery carries the remaining seconds [MQTT-3.3.2-6].
     pub expires_at: Option<Instant>,

@@ -74,3 +74,69 @@ impl Properties {
         *self == Properties::default()
     }
 }
+
+/// No properties at all: what most messages (every 3.x one) carry.
+pub const EMPTY_PROPERTIES: Properties = Properties {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    content_type: None,
+    response_topic: None,
+    correlation_data: None,
+    subscription_identifiers: Vec::new(),
+    session_expiry_interval: None,
+    assigned_client_identifier: None,
+    server_keep_alive: None,
+    authentication_method: None,
+    authentication_data: None,
+    request_problem_information: None,
+    will_delay_interval: None,
+    request_response_information: None,
+    response_information: None,
+    server_reference: None,
+    reason_string: None,
+    receive_maximum: None,
+    topic_alias_maximum: None,
+    topic_alias: None,
+    maximum_qos: None,
+    retain_available: None,
+    user_properties: Vec::new(),
+    maximum_packet_size: None,
+    wildcard_subscription_available: None,
+    subscription_identifier_available: None,
+    shared_subscription_available: None,
+};
+
+/// A message's properties, boxed only when there are any: `Properties` is
+/// 328 bytes, and a broker holding a million retained 3.1.1 messages should
+/// not pay that a million times. Reads go through `Deref`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageProperties(Option<Box<Properties>>);
+
+impl MessageProperties {
+    pub fn new(p: Properties) -> MessageProperties {
+        if p.is_empty() {
+            MessageProperties(None)
+        } else {
+            MessageProperties(Some(Box::new(p)))
+        }
+    }
+
+    /// An owned copy to modify.
+    pub fn to_properties(&self) -> Properties {
+        (**self).clone()
+    }
+}
+
+impl std::ops::Deref for MessageProperties {
+    type Target = Properties;
+    fn deref(&self) -> &Properties {
+        static EMPTY: Properties = EMPTY_PROPERTIES;
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl From<Properties> for MessageProperties {
+    fn from(p: Properties) -> MessageProperties {
+        MessageProperties::new(p)
+    }
+}

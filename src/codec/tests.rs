@@ -579,7 +579,7 @@ fn message(properties: Properties) -> SharedMessage {
         payload: b"hi".to_vec(),
         qos: Qos::ExactlyOnce,
         retain: false,
-        properties,
+        properties: properties.into(),
         expires_at: None,
     })
 }

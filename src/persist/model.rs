@@ -113,7 +113,7 @@ pub struct StoredMessage {
     /// PUBLISH properties that travel with the message (payload format,
     /// content type, response topic, correlation data, user properties).
     /// Message expiry is `expiry_time`, not a property.
-    pub properties: Properties,
+    pub properties: crate::codec::MessageProperties,
 }
 
 /// One CLIENT chunk: a durable session.

@@ -7,6 +7,11 @@
 //! have length 0 in many chunks). Native-order fields are read little-endian.
 
 use std::collections::HashMap;
+
+/// Store ids and client ids are looked up once per chunk: a fast seeded
+/// hash keeps a million-message file quick to load.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::path::Path;
 
 use super::error::DbError;
@@ -101,13 +106,13 @@ struct Loader<'a> {
     /// Offset of the chunk being read (for messages).
     chunk_at: usize,
     chunk_kind: u32,
-    msg_index: HashMap<u64, usize>,
-    client_index: HashMap<String, usize>,
+    msg_index: FastMap<u64, usize>,
+    client_index: FastMap<String, usize>,
     /// Retained messages by topic, in first-stored order (None = cleared).
     retained: Vec<Option<u64>>,
-    retained_index: HashMap<String, usize>,
+    retained_index: FastMap<String, usize>,
     /// Store ids of messages whose topic is absent (length 0).
-    no_topic: std::collections::HashSet<u64>,
+    no_topic: FastSet<u64>,
 }
 
 impl<'a> Loader<'a> {
@@ -119,11 +124,11 @@ impl<'a> Loader<'a> {
             warnings: Vec::new(),
             chunk_at: 0,
             chunk_kind: 0,
-            msg_index: HashMap::new(),
-            client_index: HashMap::new(),
+            msg_index: FastMap::default(),
+            client_index: FastMap::default(),
             retained: Vec::new(),
-            retained_index: HashMap::new(),
-            no_topic: std::collections::HashSet::new(),
+            retained_index: FastMap::default(),
+            no_topic: FastSet::default(),
         }
     }
 
@@ -414,7 +419,7 @@ impl<'a> Loader<'a> {
             payload,
             qos: f[30],
             retain: f[31] != 0,
-            properties,
+            properties: properties.into(),
         };
         Ok((m, has_topic))
     }
@@ -449,7 +454,7 @@ impl<'a> Loader<'a> {
             payload,
             qos,
             retain,
-            properties: Properties::default(),
+            properties: Default::default(),
         };
         Ok((m, has_topic))
     }

@@ -891,10 +891,10 @@ fn rich_contents() -> DbContents {
         payload: payload.to_vec(),
         qos,
         retain,
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     let mut m1 = msg(10, "t/1", b"one", 2, true);
-    m1.properties = props;
+    m1.properties = props.into();
     m1.expiry_time = 4_000_000_000;
     m1.source_username = Some("ünïcode".into());
     let mut m2 = msg(11, "t/2", &[0; 300], 1, false);
@@ -1268,7 +1268,7 @@ fn persist_property_blocks_follow_mosquitto_rules() {
         assert!(props::decode(b).is_err(), "{b:?} accepted");
     }
     // encode → decode keeps every PUBLISH property
-    let p = rich_contents().messages[2].properties.clone();
+    let p = rich_contents().messages[2].properties.to_properties();
     assert_eq!(props::decode(&props::encode(&p)).expect("ours"), p);
     assert!(props::encode(&Properties::default()).is_empty());
     // a response topic or content type mosquitto would refuse is not written
@@ -1544,7 +1544,7 @@ fn random_contents(rng: &mut Rng) -> DbContents {
             payload: (0..rng.below(4)).map(|_| rng.next() as u8).collect(),
             qos: rng.below(4) as u8,
             retain: rng.below(2) == 0,
-            properties: random_props(rng),
+            properties: random_props(rng).into(),
         });
     }
     for _ in 0..rng.below(4) {
