@@ -59,6 +59,7 @@ fn bench_codec(c: &mut Criterion) {
                 message_expiry: None,
                 topic_alias: None,
                 topic_alias_only: false,
+                topic_skip: 0,
             };
             g.bench_function(format!("encode_publish/{name}/qos{}", qos.as_u8()), |b| {
                 b.iter(|| {

@@ -88,3 +88,34 @@ fn listener_allow_anonymous_and_accept_protocol_versions() {
     assert_eq!(code(b.port, ProtocolVersion::V311, None), 1);
     assert_eq!(code(second, ProtocolVersion::V311, None), 5);
 }
+
+#[test]
+fn mount_point_prefixes_topics_and_strips_them_on_delivery() {
+    let plain = free_port();
+    let b = Culex::start(&format!(
+        "listener {{port}} 127.0.0.1\nmount_point tenant1/\nallow_anonymous true\nlistener {plain} 127.0.0.1\n"
+    ));
+    let v = ProtocolVersion::V311;
+    let mut inside = Raw::login(b.port, v, "inside", None);
+    inside.subscribe(&[("#", 0)]);
+    let mut outside = Raw::login(plain, v, "outside", None);
+    outside.subscribe(&[("tenant1/#", 0)]);
+    inside.publish("x", b"from inside", 0, false);
+    outside.publish("tenant1/y", b"for tenant1", 0, false);
+    outside.publish("z", b"not for tenant1", 0, false);
+    let d = std::time::Duration::from_millis(400);
+    assert_eq!(
+        inside.collect(d),
+        vec![
+            ("x".into(), "from inside".into(), false),
+            ("y".into(), "for tenant1".into(), false)
+        ]
+    );
+    assert_eq!(
+        outside.collect(d),
+        vec![
+            ("tenant1/x".into(), "from inside".into(), false),
+            ("tenant1/y".into(), "for tenant1".into(), false)
+        ]
+    );
+}

@@ -29,16 +29,22 @@ pub fn check_supported(config: &Config) -> Result<(), StartupError> {
                     .unwrap_or_default()
             )));
         }
-        if l.mount_point.is_some() {
-            return Err(StartupError::Unsupported(
-                "Error: mount_point is not supported by culex yet.".to_string(),
-            ));
-        }
+
         if l.protocol == Protocol::HttpApi {
             return Err(StartupError::Unsupported(
                 "Error: 'protocol http_api' listeners are not supported by culex yet.".to_string(),
             ));
         }
+    }
+    if config.limits.check_retain_source {
+        // Ignoring it would deliver retained messages whose publisher has
+        // since lost write access: refuse rather than weaken the ACL.
+        return Err(StartupError::Unsupported(
+            "Error: check_retain_source true is not supported by culex yet.".to_string(),
+        ));
+    }
+    if config.limits.global_max_clients.is_some() {
+        log::warn!("Warning: global_max_clients is not enforced by culex yet.");
     }
     if config.limits.max_inflight_bytes > 0 {
         log::warn!("Warning: max_inflight_bytes is not enforced by culex yet.");

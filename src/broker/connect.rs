@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::codec::{
     Connack, Connect, Disconnect, Message, OutgoingPublish, Packet, Properties, ProtocolVersion,
-    Qos, reason,
+    Qos, TopicName, reason,
 };
 use crate::notice;
 
@@ -271,7 +271,11 @@ impl Broker {
         s.will = connect.will.as_ref().map(|w| {
             Box::new(PendingWill {
                 message: Rc::new(Message {
-                    topic: w.topic.clone(),
+                    topic: match &listener.mount_point {
+                        Some(mp) => TopicName::new(format!("{mp}{}", w.topic))
+                            .unwrap_or_else(|_| w.topic.clone()),
+                        None => w.topic.clone(),
+                    },
                     payload: w.payload.clone(),
                     qos: w.qos,
                     retain: w.retain,
@@ -386,6 +390,7 @@ impl Broker {
                         message_expiry: i.delivery.message.remaining_expiry(self.now),
                         topic_alias: None,
                         topic_alias_only: false,
+                        topic_skip: 0,
                     }),
                 )),
             }

@@ -119,7 +119,7 @@ impl Broker {
                 send_publish(
                     out,
                     &mut self.conns,
-                    &s.client_id,
+                    Recipient::new(&s.client_id, &self.listeners, s.listener),
                     conn,
                     delivery,
                     None,
@@ -140,7 +140,7 @@ impl Broker {
                 send_publish(
                     out,
                     &mut self.conns,
-                    &s.client_id,
+                    Recipient::new(&s.client_id, &self.listeners, s.listener),
                     conn,
                     delivery,
                     Some(pid),
@@ -206,7 +206,7 @@ impl Broker {
                 send_publish(
                     out,
                     &mut self.conns,
-                    &s.client_id,
+                    Recipient::new(&s.client_id, &self.listeners, s.listener),
                     conn,
                     delivery,
                     None,
@@ -227,7 +227,7 @@ impl Broker {
             send_publish(
                 out,
                 &mut self.conns,
-                &s.client_id,
+                Recipient::new(&s.client_id, &self.listeners, s.listener),
                 conn,
                 delivery,
                 Some(pid),
@@ -306,6 +306,7 @@ fn fits(s: &Session, d: &Delivery) -> bool {
         message_expiry: None,
         topic_alias: None,
         topic_alias_only: false,
+        topic_skip: 0,
     };
     publish_wire_size(&probe, s.version) <= s.max_packet_size as usize
 }
@@ -321,15 +322,46 @@ fn initial_state(qos: Qos) -> OutState {
 /// outbound topic alias where the client accepts them (2.1 behaviour: first
 /// come first served, never reassigned).
 #[allow(clippy::too_many_arguments)]
+/// Who a delivery goes to: for the debug log line, and the listener's
+/// `mount_point` to strip from the topic.
+struct Recipient<'a> {
+    client: &'a str,
+    mount_point: Option<&'a str>,
+}
+
+impl<'a> Recipient<'a> {
+    fn new(
+        client: &'a str,
+        listeners: &'a [super::ListenerSettings],
+        listener: usize,
+    ) -> Recipient<'a> {
+        Recipient {
+            client,
+            mount_point: listeners
+                .get(listener)
+                .and_then(|l| l.mount_point.as_deref()),
+        }
+    }
+}
+
 fn send_publish(
     out: &mut Vec<Action>,
     conns: &mut ConnTable,
-    client: &str,
+    to: Recipient<'_>,
     conn: ConnId,
     d: Delivery,
     packet_id: Option<crate::codec::PacketId>,
     now: Instant,
 ) {
+    let client = to.client;
+    // Subscriptions on a mount-point listener are prefixed with it, so the
+    // topics they match start with it; the client sees them without.
+    let topic_skip = match to.mount_point {
+        Some(mp) if d.message.topic.as_str().starts_with(mp) => {
+            u16::try_from(mp.len()).unwrap_or(0)
+        }
+        _ => 0,
+    };
     let (topic_alias, topic_alias_only) = match conns.get_mut(&conn) {
         Some(c) => c.outbound_alias(d.message.topic.as_str()),
         None => (None, false),
@@ -344,6 +376,7 @@ fn send_publish(
         subscription_id: d.subscription_id,
         topic_alias,
         topic_alias_only,
+        topic_skip,
     };
     if log::log_enabled!(log::Level::Debug) {
         log::debug!("{}", super::debug_log::sending_publish(client, &publish));

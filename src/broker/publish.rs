@@ -76,6 +76,12 @@ impl Broker {
                 c.set_alias_in(alias, t);
             }
         }
+        // `mount_point` prefixes every topic a client of this listener
+        // publishes; it is stripped again on delivery.
+        let topic = match &listener.mount_point {
+            Some(mp) => format!("{mp}{topic}"),
+            None => topic,
+        };
         let Ok(topic) = TopicName::new(topic) else {
             return self.disconnect_with(
                 conn,

@@ -2,7 +2,8 @@
 //! subscription receives.
 
 use crate::codec::{
-    Packet, Qos, RetainHandling, SharedMessage, Suback, Subscribe, Unsuback, Unsubscribe, reason,
+    Packet, Qos, RetainHandling, SharedMessage, Suback, Subscribe, TopicFilter, Unsuback,
+    Unsubscribe, reason,
 };
 use crate::{log_subscribe, log_unsubscribe};
 
@@ -31,7 +32,9 @@ impl Broker {
         let mut codes = Vec::with_capacity(sub.filters.len());
         let mut retained: Vec<(SharedMessage, Qos, Option<u32>)> = Vec::new();
         let mut found = Vec::new();
+        let mount_point = listener.mount_point.clone();
         for (filter, mut options) in sub.filters {
+            let filter = mounted(filter, mount_point.as_deref());
             // The ACL file never refuses a subscription: reads are checked
             // per message (auth-files.md §6 row 1).
             options.qos = options.qos.min(max_qos);
@@ -112,7 +115,13 @@ impl Broker {
     ) {
         let client_id = self.client_id_of(key);
         let mut codes = Vec::with_capacity(unsub.filters.len());
+        let mount_point = self
+            .sessions
+            .get(key)
+            .and_then(|s| self.listeners.get(s.listener))
+            .and_then(|l| l.mount_point.clone());
         for filter in unsub.filters {
+            let filter = mounted(filter, mount_point.as_deref());
             let existed = self.subs.unsubscribe(&filter, key);
             if let Some(s) = self.sessions.get_mut(key) {
                 s.subscriptions.remove(&filter);
@@ -136,4 +145,18 @@ impl Broker {
             }),
         );
     }
+}
+
+/// A filter as the broker stores it for a client of a `mount_point`
+/// listener: the mount point goes in front (after `$share/GROUP/` for a
+/// shared subscription).
+fn mounted(filter: TopicFilter, mount_point: Option<&str>) -> TopicFilter {
+    let Some(mp) = mount_point else {
+        return filter;
+    };
+    let text = match filter.shared() {
+        Some((group, inner)) => format!("$share/{group}/{mp}{inner}"),
+        None => format!("{mp}{filter}"),
+    };
+    TopicFilter::new(text).unwrap_or(filter)
 }

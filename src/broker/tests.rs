@@ -762,3 +762,122 @@ fn receive_maximum_of_the_client_bounds_what_is_in_flight() {
     assert_eq!(sent, 2);
     assert_eq!(h.broker.inflight_ids("slow").len(), 2);
 }
+
+/// Random packet sequences from several connections never panic the core and
+/// never leave a connection that the core forgot while it still sends to it.
+#[test]
+fn random_traffic_never_panics() {
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let topics = ["a", "a/b", "a/b/c", "$SYS/x", "b", "c/d"];
+    let filters = ["#", "a/#", "a/+", "+/b", "$share/g/a/#", "c/d", "$SYS/#"];
+    for round in 0..40 {
+        let settings = BrokerSettings {
+            max_inflight_messages: (round % 4) as u16,
+            max_queued_messages: (round % 3) as u32 * 5,
+            ..BrokerSettings::default()
+        };
+        let mut h = Harness::with(settings, anonymous());
+        for _ in 0..400 {
+            let conn = next(6) as usize;
+            let pid = pid(next(5) as u16 + 1);
+            let qos = Qos::from_u8(next(3) as u8).unwrap();
+            let version = match next(3) {
+                0 => ProtocolVersion::V31,
+                1 => ProtocolVersion::V311,
+                _ => ProtocolVersion::V5,
+            };
+            match next(12) {
+                0 => {
+                    let mut c = connect(&format!("c{}", next(4)), version, next(2) == 0);
+                    c.properties.session_expiry_interval = Some(next(3) as u32);
+                    c.properties.receive_maximum = Some(next(3) as u16 + 1);
+                    c.properties.topic_alias_maximum = Some(next(3) as u16);
+                    c.keep_alive = next(3) as u16;
+                    if next(2) == 0 {
+                        c.will = Some(Will {
+                            topic: TopicName::new(topics[next(6) as usize]).unwrap(),
+                            payload: b"w".to_vec(),
+                            qos,
+                            retain: next(2) == 0,
+                            properties: Properties {
+                                will_delay_interval: Some(next(3) as u32),
+                                message_expiry_interval: Some(next(3) as u32),
+                                ..Properties::default()
+                            },
+                        });
+                    }
+                    h.connect_with(conn, c);
+                }
+                1..=3 => {
+                    let mut p = publish(topics[next(6) as usize], "p", qos, next(4) == 0);
+                    p.packet_id = (qos > Qos::AtMostOnce).then_some(pid);
+                    p.properties.message_expiry_interval = (next(2) == 0).then(|| next(3) as u32);
+                    if next(5) == 0 {
+                        p.properties.topic_alias = Some(next(4) as u16);
+                    }
+                    h.packet(conn, Packet::Publish(p));
+                }
+                4 => {
+                    let f = TopicFilter::new(filters[next(7) as usize]).unwrap();
+                    h.packet(
+                        conn,
+                        Packet::Subscribe(Subscribe {
+                            packet_id: pid,
+                            filters: vec![(f, SubscriptionOptions::with_qos(qos))],
+                            properties: Properties::default(),
+                        }),
+                    );
+                }
+                5 => {
+                    let f = TopicFilter::new(filters[next(7) as usize]).unwrap();
+                    h.packet(
+                        conn,
+                        Packet::Unsubscribe(Unsubscribe {
+                            packet_id: pid,
+                            filters: vec![f],
+                            properties: Properties::default(),
+                        }),
+                    );
+                }
+                6 => {
+                    h.packet(conn, Packet::Puback(Ack::new(pid)));
+                }
+                7 => {
+                    h.packet(conn, Packet::Pubrec(Ack::new(pid)));
+                    h.packet(conn, Packet::Pubcomp(Ack::new(pid)));
+                }
+                8 => {
+                    h.packet(conn, Packet::Pubrel(Ack::new(pid)));
+                }
+                9 => {
+                    h.packet(
+                        conn,
+                        Packet::Disconnect(Disconnect {
+                            reason: if next(2) == 0 { 0 } else { 0x04 },
+                            properties: Properties::default(),
+                        }),
+                    );
+                }
+                10 => {
+                    h.lost(conn);
+                }
+                _ => {
+                    h.advance(next(4));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        h.broker.shutdown(h.now, &mut out);
+        let db = h.broker.snapshot(h.now, 1_800_000_000);
+        let bytes = crate::persist::write(&db);
+        let (read, _) = crate::persist::read(&bytes).expect("what we write reads back");
+        let mut fresh = Broker::new(BrokerSettings::default(), vec![anonymous()], 7);
+        fresh.restore(read, h.now, 1_800_000_000);
+    }
+}

@@ -255,7 +255,8 @@ fn outgoing_topic(p: &OutgoingPublish, version: ProtocolVersion) -> &[u8] {
     if version.is_v5() && p.topic_alias_only {
         b""
     } else {
-        p.message.topic.as_str().as_bytes()
+        let topic = p.message.topic.as_str().as_bytes();
+        topic.get(usize::from(p.topic_skip)..).unwrap_or(topic)
     }
 }
 

@@ -309,4 +309,7 @@ pub struct OutgoingPublish {
     /// 5.0: outbound topic alias; `topic_alias_only` means the topic is sent empty.
     pub topic_alias: Option<u16>,
     pub topic_alias_only: bool,
+    /// Leading bytes of the topic not sent: the subscriber's listener
+    /// `mount_point`, stripped on delivery without copying the topic.
+    pub topic_skip: u16,
 }

@@ -595,6 +595,7 @@ fn outgoing(msg: SharedMessage) -> OutgoingPublish {
         message_expiry: None,
         topic_alias: None,
         topic_alias_only: false,
+        topic_skip: 0,
     }
 }
 

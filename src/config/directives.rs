@@ -163,7 +163,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Global,
         Bool,
         Implemented,
-        "counts as a security setting for per_listener_settings",
+        "false only: `true` is refused at start-up (not supported yet); counts as a security setting for per_listener_settings",
     ),
     d("clientid_prefixes", Global, Str, Implemented, "deprecated"),
     d(
@@ -253,7 +253,13 @@ pub const DIRECTIVES: &[Directive] = &[
         Implemented,
         "default 20",
     ),
-    d("max_inflight_bytes", Global, Int, Implemented, ""),
+    d(
+        "max_inflight_bytes",
+        Global,
+        Int,
+        Implemented,
+        "parsed; a non-zero value logs that it is not enforced yet",
+    ),
     d(
         "max_queued_messages",
         Global,
@@ -293,7 +299,13 @@ pub const DIRECTIVES: &[Directive] = &[
         Implemented,
         "deprecated; default false (2.0)",
     ),
-    d("set_tcp_nodelay", Global, Bool, Implemented, ""),
+    d(
+        "set_tcp_nodelay",
+        Global,
+        Bool,
+        Implemented,
+        "culex always disables Nagle and batches its own writes",
+    ),
     d(
         "memory_limit",
         Global,
@@ -308,7 +320,13 @@ pub const DIRECTIVES: &[Directive] = &[
         Implemented,
         "0-65535, default 10",
     ),
-    d("global_max_clients", Global, Int, Implemented, "2.1"),
+    d(
+        "global_max_clients",
+        Global,
+        Int,
+        Implemented,
+        "2.1; parsed, a set value logs that it is not enforced yet",
+    ),
     d("global_max_connections", Global, Int, Implemented, "2.1"),
     d(
         "packet_buffer_size",
@@ -406,7 +424,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Listener,
         Str,
         Implemented,
-        "parsed and validated; culex then refuses to start with it (not supported yet)",
+        "prefixed to published, subscribed and will topics; stripped on delivery",
     ),
     d("use_username_as_clientid", Listener, Bool, Implemented, ""),
     d(

@@ -190,6 +190,8 @@ pub struct EventLoop {
     /// Open connections per listener, for `max_connections`.
     per_listener: Vec<u32>,
     nodelay: bool,
+    /// 2.1's `global_max_connections`: connections across all listeners.
+    global_max_connections: Option<u32>,
     /// Expensive logins (argon2id) left this turn, and the CONNECTs waiting
     /// for a later turn: one costly check per turn keeps a reconnect storm
     /// from stalling every other client.
@@ -230,10 +232,16 @@ impl EventLoop {
             scratch: vec![0; READ_CHUNK],
             per_listener,
             nodelay: true,
+            global_max_connections: None,
             login_budget: EXPENSIVE_LOGINS_PER_TURN,
             deferred: std::collections::VecDeque::new(),
             next_serial: 0,
         })
+    }
+
+    /// 2.1's `global_max_connections` (None = unlimited).
+    pub fn set_global_max_connections(&mut self, max: Option<u32>) {
+        self.global_max_connections = max;
     }
 
     pub fn broker(&self) -> &Broker {
@@ -357,8 +365,13 @@ impl EventLoop {
                     return;
                 }
             };
-            if let Some(max) = listener.max_connections
-                && self.per_listener[index] >= max
+            let over_global = self
+                .global_max_connections
+                .is_some_and(|max| self.conns.len() >= max as usize);
+            if over_global
+                || listener
+                    .max_connections
+                    .is_some_and(|max| self.per_listener[index] >= max)
             {
                 crate::notice!(
                     "Client connection from {} denied: max_connections exceeded.",
