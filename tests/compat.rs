@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -548,49 +548,15 @@ fn mosquitto_sub_v5_connect_properties_maximum_packet_size() {
 
 // ---- paho-mqtt v5 (tests/clients/paho5_check.py) ----
 
-fn python() -> String {
-    if let Ok(p) = std::env::var("CULEX_PYTHON") {
-        return p;
-    }
-    for candidate in ["/usr/bin/python3", "python3"] {
-        let ok = Command::new(candidate)
-            .args(["-c", "import paho.mqtt.client"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            return candidate.to_string();
-        }
-    }
-    panic!("no python3 with paho-mqtt: run scripts/test, which installs python3-paho-mqtt");
-}
-
 fn paho(b: &Culex, name: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/paho5_check.py");
-    let mut child = Command::new(python())
-        .args([script, &b.port.to_string(), name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "paho v5 scenario {name} failed:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let mut cmd = Command::new(python_with_paho());
+    cmd.args([script, &b.port.to_string(), name]);
+    run_scenario(
+        cmd,
+        &format!("paho v5 scenario {name}"),
+        Duration::from_secs(40),
+    )
 }
 
 fn paho_same(name: &str, expected: &str) {

@@ -9,8 +9,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use rcgen::{
@@ -45,27 +45,11 @@ fn js(url: &str, version: u8, name: &str, ca: Option<&Path>) -> String {
     if let Some(ca) = ca {
         cmd.arg(ca);
     }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "MQTT.js scenario {name} on {url} v{version} failed:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    run_scenario(
+        cmd,
+        &format!("MQTT.js scenario {name} on {url} v{version}"),
+        Duration::from_secs(40),
+    )
 }
 
 /// One MQTT 5 scenario over plain MQTT against both brokers on `config`.

@@ -2,56 +2,22 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
 const PASSWD: &[u8] = include_bytes!("../testdata/passwd/pbkdf2.passwd");
 
-/// Debian's python3 has python3-paho-mqtt; `CULEX_PYTHON` overrides.
-fn python() -> String {
-    if let Ok(p) = std::env::var("CULEX_PYTHON") {
-        return p;
-    }
-    for candidate in ["/usr/bin/python3", "python3"] {
-        let ok = Command::new(candidate)
-            .args(["-c", "import paho.mqtt.client"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            return candidate.to_string();
-        }
-    }
-    panic!("no python3 with paho-mqtt: run scripts/test, which installs python3-paho-mqtt");
-}
-
 fn scenario(port: u16, name: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/paho_check.py");
-    let mut child = Command::new(python())
-        .args([script, &port.to_string(), name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
-    assert!(
-        out.status.success(),
-        "paho scenario {name} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut cmd = Command::new(python_with_paho());
+    cmd.args([script, &port.to_string(), name]);
+    run_scenario(
+        cmd,
+        &format!("paho scenario {name}"),
+        Duration::from_secs(60),
+    )
 }
 
 fn broker() -> Culex {

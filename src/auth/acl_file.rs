@@ -179,17 +179,7 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     if filter.is_empty() || topic.is_empty() || filter.starts_with('$') != topic.starts_with('$') {
         return false;
     }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(fl), Some(tl)) if fl == tl => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
+    crate::codec::topic::filter_matches(filter, topic)
 }
 
 /// Rules the broker applies whatever the ACL file says (mosquitto's

@@ -1035,16 +1035,29 @@ fn persist_writer_leaves_out_what_mosquitto_would_not_save() {
 // ---------------------------------------------------------------------------
 // Differential tests against the Python reader
 
-const PY_TOOL: &str = "/work/shared/tools/parse_mosquitto_db.py";
+/// The independent reader in `shared/tools`, beside the repository (as CI
+/// lays it out) or at the workplace's fixed path.
+fn py_tool() -> std::path::PathBuf {
+    let beside =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/parse_mosquitto_db.py");
+    if beside.exists() {
+        beside
+    } else {
+        std::path::PathBuf::from("/work/shared/tools/parse_mosquitto_db.py")
+    }
+}
 
 fn python_available() -> bool {
-    let ok = Path::new(PY_TOOL).exists()
+    let ok = py_tool().exists()
         && Command::new("python3")
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("note: python3 or {PY_TOOL} missing; differential test skipped");
+        eprintln!(
+            "note: python3 or {} missing; differential test skipped",
+            py_tool().display()
+        );
     }
     ok
 }
@@ -1066,7 +1079,7 @@ fn persist_python_reader_agrees_with_our_writer() {
         let p = dir.path().join(format!("{name}.db"));
         std::fs::write(&p, &bytes).expect("write");
         let out = Command::new("python3")
-            .arg(PY_TOOL)
+            .arg(py_tool())
             .arg("--json")
             .arg(&p)
             .output()
@@ -1147,10 +1160,7 @@ fn persist_python_reader_agrees_on_mutated_files() {
     }
     let script = format!(
         "import sys, json\nsys.path.insert(0, {dir:?})\nimport parse_mosquitto_db as p\nout = []\nfor f in sys.argv[1:]:\n    try:\n        out.append(p.to_json(p.parse_file(f)))\n    except p.DbFormatError:\n        out.append(None)\nprint(json.dumps(out))\n",
-        dir = Path::new(PY_TOOL)
-            .parent()
-            .and_then(Path::to_str)
-            .unwrap_or(".")
+        dir = py_tool().parent().and_then(Path::to_str).unwrap_or(".")
     );
     let out = Command::new("python3")
         .arg("-c")
@@ -1436,7 +1446,7 @@ fn persist_read_at_drops_expired_messages_like_mosquitto() {
     let p = dir.path().join("expiry.db");
     std::fs::write(&p, &bytes).expect("write");
     let out = Command::new("python3")
-        .arg(PY_TOOL)
+        .arg(py_tool())
         .args(["--json", "--now", &NOW.to_string()])
         .arg(&p)
         .output()
@@ -1613,10 +1623,7 @@ fn persist_random_states_written_load_in_python_and_here() {
         .collect();
     let script = format!(
         "import sys, json\nsys.path.insert(0, {dir:?})\nimport parse_mosquitto_db as p\nout = []\nfor f in sys.argv[1:]:\n    try:\n        out.append(p.to_json(p.parse_file(f)))\n    except p.DbFormatError as e:\n        out.append(str(e))\nprint(json.dumps(out))\n",
-        dir = Path::new(PY_TOOL)
-            .parent()
-            .and_then(Path::to_str)
-            .unwrap_or(".")
+        dir = py_tool().parent().and_then(Path::to_str).unwrap_or(".")
     );
     let out = Command::new("python3")
         .arg("-c")

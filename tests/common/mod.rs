@@ -510,3 +510,50 @@ impl Pair {
         (scenario(&self.culex), scenario(&self.mosquitto))
     }
 }
+
+/// A python3 that has paho-mqtt: `CULEX_PYTHON`, else Debian's (which
+/// python3-paho-mqtt installs into), else the one on PATH.
+pub fn python_with_paho() -> String {
+    if let Ok(p) = std::env::var("CULEX_PYTHON") {
+        return p;
+    }
+    for candidate in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", "import paho.mqtt.client"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return candidate.to_string();
+        }
+    }
+    panic!("no python3 with paho-mqtt: run scripts/test, which installs python3-paho-mqtt");
+}
+
+/// Runs a client scenario script to completion (bounded), asserts it
+/// succeeded and returns what it printed.
+pub fn run_scenario(mut cmd: Command, what: &str, timeout: Duration) -> String {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
