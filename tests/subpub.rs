@@ -275,3 +275,35 @@ fn silent_client_is_dropped_after_one_and_a_half_keep_alives_and_its_will_sent()
     assert_eq!(sub.output(T).0, "ka/sleepy timed out\n");
     b.wait_log("Client sleepy has exceeded timeout, disconnecting.");
 }
+
+#[test]
+fn a_subscriber_that_stops_reading_does_not_grow_the_broker_without_bound() {
+    let b = Culex::start("listener {port} 127.0.0.1\nallow_anonymous true\n");
+    let mut stuck = Raw::connect(b.port);
+    stuck.send(&connect_packet(ProtocolVersion::V311, "stuck", None));
+    assert!(matches!(stuck.recv(), Some(Packet::Connack(_))));
+    stuck.subscribe(&[("flood/#", 0)]);
+    // `stuck` never reads again. 160 MiB of QoS 0 messages for it:
+    let mut p = Raw::login(b.port, ProtocolVersion::V311, "flooder", None);
+    let payload = vec![b'f'; 1 << 20];
+    for i in 0..160 {
+        p.publish(&format!("flood/{i}"), &payload, 0, false);
+    }
+    // The broker is still responsive and serves others...
+    let mut other = Raw::login(b.port, ProtocolVersion::V311, "other", None);
+    other.subscribe(&[("ok", 0)]);
+    p.publish("ok", b"still here", 0, false);
+    assert_eq!(
+        other.collect(Duration::from_millis(500)),
+        vec![("ok".into(), "still here".into(), false)]
+    );
+    b.wait_log("Outgoing messages are being dropped for a connection");
+    // ...and holds far less than the 160 MiB it was asked to send.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", b.pid())).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(rss_kb < 120 * 1024, "broker RSS {rss_kb} kB");
+}

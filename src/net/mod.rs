@@ -79,6 +79,8 @@ struct Connection {
     connect_deferred: bool,
     /// Tells this connection from a later one with the same slab key.
     serial: u64,
+    /// QoS 0 output is being dropped (logged once per episode).
+    dropping: bool,
 }
 
 struct Layered {
@@ -90,6 +92,12 @@ struct Layered {
 }
 
 impl Connection {
+    /// Bytes produced for this connection and not yet written.
+    fn unsent(&self) -> usize {
+        let staged = self.layered.as_ref().map_or(0, |l| l.staged.len());
+        self.out.len() - self.out_pos + staged
+    }
+
     fn peer_identity(&self) -> Option<layer::PeerIdentity> {
         self.layered
             .as_ref()?
@@ -199,6 +207,12 @@ pub struct EventLoop {
     deferred: std::collections::VecDeque<(ConnId, u64, Packet)>,
     next_serial: u64,
 }
+
+/// Output a connection may have waiting before its QoS 0 messages are
+/// dropped: far above what a reading client ever has pending (a busy
+/// subscriber gets a few MiB per write), small enough to protect a
+/// Raspberry Pi from one stuck client.
+const MAX_UNSENT_OUTPUT: usize = 64 << 20;
 
 /// Expensive password checks per loop turn.
 const EXPENSIVE_LOGINS_PER_TURN: u32 = 1;
@@ -414,6 +428,7 @@ impl EventLoop {
                     })
                 }),
                 connect_deferred: false,
+                dropping: false,
                 serial: self.next_serial,
             };
             self.next_serial += 1;
@@ -643,6 +658,29 @@ impl EventLoop {
                     if conn.closing {
                         continue;
                     }
+                    // A client that stops reading must not make culex hold
+                    // unbounded output: QoS 0 messages beyond the cap are
+                    // dropped (QoS 1/2 are bounded by the in-flight window and
+                    // the queue limits), as mosquitto drops what its queue
+                    // limit refuses.
+                    if let Outbound::Publish(p) = &outbound
+                        && p.qos == codec::Qos::AtMostOnce
+                        && conn.unsent() > MAX_UNSENT_OUTPUT
+                    {
+                        self.broker.stats.publish_dropped += 1;
+                        if !conn.dropping {
+                            conn.dropping = true;
+                            crate::notice!(
+                                "Outgoing messages are being dropped for a connection from {} that is not reading ({} MiB unsent).",
+                                conn.stream
+                                    .peer_addr()
+                                    .map(|a| a.ip().to_string())
+                                    .unwrap_or_default(),
+                                conn.unsent() >> 20
+                            );
+                        }
+                        continue;
+                    }
                     let version = conn.version.unwrap_or(ProtocolVersion::V311);
                     let target = match conn.layered.as_mut() {
                         None => {
@@ -763,6 +801,7 @@ fn flush(conn: &mut Connection) -> io::Result<bool> {
     }
     conn.out.clear();
     conn.out_pos = 0;
+    conn.dropping = false;
     // An idle connection should not keep a burst's buffer.
     if conn.out.capacity() > 1024 * 1024 {
         conn.out = Vec::new();
