@@ -5,6 +5,7 @@
 //! the caller owns. It never touches a socket, a file or the clock, so every
 //! MQTT behaviour is unit-tested here without a network.
 
+mod child_map;
 mod connect;
 pub mod connections;
 mod debug_log;

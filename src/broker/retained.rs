@@ -2,17 +2,13 @@
 //! filter visits only the branches the filter can match instead of every
 //! retained topic.
 
-use std::collections::HashMap;
-
-/// Topic levels are short strings hashed on every message: foldhash is
-/// several times faster than SipHash here and still seeded per process.
-type LevelMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+use super::child_map::ChildMap;
 
 use crate::codec::SharedMessage;
 
 #[derive(Debug, Default)]
 struct Node {
-    children: LevelMap<Node>,
+    children: ChildMap<Node>,
     message: Option<SharedMessage>,
 }
 
@@ -58,7 +54,7 @@ impl RetainedStore {
         let handle = message.clone();
         let mut node = &mut self.root;
         for level in handle.topic.as_str().split('/') {
-            node = node.children.entry(level.into()).or_default();
+            node = node.children.get_or_default(level);
         }
         self.bytes += message.payload.len();
         match node.message.replace(message) {
@@ -142,7 +138,7 @@ fn match_rec(node: &Node, levels: &[&str], first: bool, out: &mut Vec<SharedMess
             {
                 out.push(m.clone());
             }
-            for (name, child) in &node.children {
+            for (name, child) in node.children.iter() {
                 if first && name.starts_with('$') {
                     continue;
                 }
@@ -150,7 +146,7 @@ fn match_rec(node: &Node, levels: &[&str], first: bool, out: &mut Vec<SharedMess
             }
         }
         "+" => {
-            for (name, child) in &node.children {
+            for (name, child) in node.children.iter() {
                 if first && name.starts_with('$') {
                     continue;
                 }
