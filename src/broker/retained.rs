@@ -106,10 +106,10 @@ fn remove_rec(node: &mut Node, levels: &[&str]) -> Option<SharedMessage> {
     let Some((first, rest)) = levels.split_first() else {
         return node.message.take();
     };
-    let child = node.children.get_mut(*first)?;
+    let child = node.children.get_mut(first)?;
     let removed = remove_rec(child, rest);
     if child.is_empty() {
-        node.children.remove(*first);
+        node.children.remove(first);
     }
     removed
 }
