@@ -119,3 +119,29 @@ fn mount_point_prefixes_topics_and_strips_them_on_delivery() {
         ]
     );
 }
+
+#[test]
+fn global_max_clients_and_connections() {
+    let b = Culex::start("listener {port} 127.0.0.1\nallow_anonymous true\nglobal_max_clients 2\n");
+    let v = ProtocolVersion::V5;
+    let mut a = Raw::login(b.port, v, "a", None);
+    let _b2 = Raw::login(b.port, v, "b", None);
+    assert_eq!(
+        code(b.port, v, None),
+        0x89,
+        "a third session is refused: server busy"
+    );
+    // A session that ends frees its place.
+    a.shutdown();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(code(b.port, ProtocolVersion::V311, None), 0);
+
+    let c =
+        Culex::start("listener {port} 127.0.0.1\nallow_anonymous true\nglobal_max_connections 1\n");
+    // Let the harness's readiness probe connection close first.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _only = Raw::login(c.port, ProtocolVersion::V311, "only", None);
+    let mut extra = Raw::connect(c.port);
+    extra.send(&connect_packet(ProtocolVersion::V311, "extra", None));
+    assert!(extra.recv().is_none(), "closed without CONNACK");
+}

@@ -43,9 +43,6 @@ pub fn check_supported(config: &Config) -> Result<(), StartupError> {
             "Error: check_retain_source true is not supported by culex yet.".to_string(),
         ));
     }
-    if config.limits.global_max_clients.is_some() {
-        log::warn!("Warning: global_max_clients is not enforced by culex yet.");
-    }
     if config.limits.max_inflight_bytes > 0 {
         log::warn!("Warning: max_inflight_bytes is not enforced by culex yet.");
     }
@@ -70,6 +67,7 @@ pub fn broker_settings(config: &Config) -> BrokerSettings {
         connection_messages: config.logging.connection_messages,
         connect_timeout: Duration::from_secs(10),
         sys_interval: config.sys_interval,
+        global_max_clients: l.global_max_clients,
     }
 }
 

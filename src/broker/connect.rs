@@ -242,6 +242,20 @@ impl Broker {
         let key = match self.by_client_id.get(&client_id) {
             Some(&k) if session_present => k,
             _ => {
+                // 2.1's global_max_clients counts sessions, connected or
+                // not; a new one beyond it is told the server is busy.
+                if self
+                    .settings
+                    .global_max_clients
+                    .is_some_and(|max| self.sessions.len() >= max as usize)
+                {
+                    let refusal = Refusal {
+                        v3: reason::v3::SERVER_UNAVAILABLE,
+                        v5: reason::v5::SERVER_BUSY,
+                        reason: CloseReason::ProtocolError,
+                    };
+                    return self.refuse(conn, version, refusal, now, out);
+                }
                 let k = self.sessions.insert(Session::new(
                     client_id.clone(),
                     conn_listener(self, conn),

@@ -133,6 +133,8 @@ pub struct BrokerSettings {
     pub connect_timeout: Duration,
     /// `$SYS` update period in seconds; 0 disables `$SYS`.
     pub sys_interval: u32,
+    /// 2.1's `global_max_clients`: sessions, connected or not.
+    pub global_max_clients: Option<u32>,
 }
 
 impl Default for BrokerSettings {
@@ -153,6 +155,7 @@ impl Default for BrokerSettings {
             connection_messages: true,
             connect_timeout: Duration::from_secs(10),
             sys_interval: 0,
+            global_max_clients: None,
         }
     }
 }

@@ -325,9 +325,15 @@ pub const DIRECTIVES: &[Directive] = &[
         Global,
         Int,
         Implemented,
-        "2.1; parsed, a set value logs that it is not enforced yet",
+        "2.1; a new session beyond it gets CONNACK 0x89 (3.x: 3)",
     ),
-    d("global_max_connections", Global, Int, Implemented, "2.1"),
+    d(
+        "global_max_connections",
+        Global,
+        Int,
+        Implemented,
+        "2.1; extra connections are closed at once",
+    ),
     d(
         "packet_buffer_size",
         Global,
