@@ -124,7 +124,7 @@ fn mount_point_prefixes_topics_and_strips_them_on_delivery() {
 fn global_max_clients_and_connections() {
     let b = Culex::start("listener {port} 127.0.0.1\nallow_anonymous true\nglobal_max_clients 2\n");
     let v = ProtocolVersion::V5;
-    let mut a = Raw::login(b.port, v, "a", None);
+    let a = Raw::login(b.port, v, "a", None);
     let _b2 = Raw::login(b.port, v, "b", None);
     assert_eq!(
         code(b.port, v, None),
