@@ -145,3 +145,55 @@ fn global_max_clients_and_connections() {
     extra.send(&connect_packet(ProtocolVersion::V311, "extra", None));
     assert!(extra.recv().is_none(), "closed without CONNACK");
 }
+
+#[test]
+fn unix_socket_listener_serves_and_is_removed_at_exit() {
+    let mut b = Culex::start(
+        "listener {port} 127.0.0.1\nallow_anonymous true\nlistener 0 {dir}/mqtt.sock\n",
+    );
+    let sock = b.path("mqtt.sock");
+    b.wait_log(&format!(
+        "Opening unix listen socket on path {}.",
+        sock.display()
+    ));
+    let sock_arg = sock.display().to_string();
+    let port = b.port.to_string();
+    let sub = Sub::start(&[
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "u/#",
+        "-C",
+        "1",
+        "-W",
+        "8",
+        "-v",
+    ]);
+    let out = run_client(
+        "mosquitto_pub",
+        &[
+            "--unix",
+            &sock_arg,
+            "-t",
+            "u/x",
+            "-m",
+            "over a unix socket",
+            "-q",
+            "1",
+        ],
+        std::time::Duration::from_secs(10),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sub.output(std::time::Duration::from_secs(10)).0,
+        "u/x over a unix socket\n"
+    );
+    assert_eq!(b.stop().code(), Some(0));
+    assert!(!sock.exists(), "the socket file is removed at exit");
+}

@@ -20,16 +20,6 @@ use super::StartupError;
 /// knows to be unimplemented are refused or warned about there.)
 pub fn check_supported(config: &Config) -> Result<(), StartupError> {
     for l in &config.listeners {
-        if l.unix_path.is_some() {
-            return Err(StartupError::Unsupported(format!(
-                "Error: Unix socket listeners (listener 0 {}) are not supported by culex yet.",
-                l.unix_path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            )));
-        }
-
         if l.protocol == Protocol::HttpApi {
             return Err(StartupError::Unsupported(
                 "Error: 'protocol http_api' listeners are not supported by culex yet.".to_string(),
@@ -116,6 +106,7 @@ pub fn listen_specs(config: &Config) -> Result<Vec<ListenSpec>, StartupError> {
             ipv6_only: l.socket_domain == Some(SocketDomain::Ipv6),
             bind_interface: l.bind_interface.clone(),
             max_connections: l.max_connections,
+            unix_path: l.unix_path.clone(),
             transport: transport(config, l)?,
         });
     }

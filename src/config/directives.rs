@@ -377,7 +377,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Listener,
         Special,
         Implemented,
-        "port [address]; a unix socket path (port 0) is refused at start-up",
+        "port [address|unix socket path]",
     ),
     d(
         "port",

@@ -23,6 +23,8 @@ pub struct ListenSpec {
     pub bind_interface: Option<String>,
     /// Extra connections are closed at once; `None` = unlimited.
     pub max_connections: Option<u32>,
+    /// `listener 0 /path`: a unix domain socket instead of TCP.
+    pub unix_path: Option<std::path::PathBuf>,
     /// Byte transforms every connection of this listener gets, nearest the
     /// socket first (TLS, then WebSocket framing). Empty for plain MQTT.
     pub transport: Vec<TransportLayer>,
@@ -59,7 +61,7 @@ impl TransportLayer {
 
 #[derive(Debug)]
 pub struct BoundListener {
-    pub socket: mio::net::TcpListener,
+    pub socket: crate::net::stream::ListenSocket,
     pub listener: ListenerId,
     pub port: u16,
     pub max_connections: Option<u32>,
@@ -117,6 +119,9 @@ fn addresses(spec: &ListenSpec) -> Result<Vec<SocketAddr>, ListenError> {
 /// the host does not support is skipped with a warning; a bind failure is
 /// fatal (the caller exits 1).
 pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
+    if let Some(path) = &spec.unix_path {
+        return open_unix(spec, path).map(|l| vec![l]);
+    }
     let mut out = Vec::new();
     for addr in addresses(spec)? {
         let family = if addr.is_ipv4() { "ipv4" } else { "ipv6" };
@@ -171,7 +176,9 @@ pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
         }
         let std_listener: std::net::TcpListener = socket.into();
         out.push(BoundListener {
-            socket: mio::net::TcpListener::from_std(std_listener),
+            socket: crate::net::stream::ListenSocket::Tcp(mio::net::TcpListener::from_std(
+                std_listener,
+            )),
             listener: spec.listener,
             port: spec.port,
             max_connections: spec.max_connections,
@@ -179,4 +186,25 @@ pub fn open(spec: &ListenSpec) -> Result<Vec<BoundListener>, ListenError> {
         });
     }
     Ok(out)
+}
+
+/// `listener 0 /path`: a unix domain socket. A stale socket file from an
+/// earlier run is replaced; anything else at the path is an error.
+fn open_unix(spec: &ListenSpec, path: &std::path::Path) -> Result<BoundListener, ListenError> {
+    log::info!("Opening unix listen socket on path {}.", path.display());
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && meta.file_type().is_socket()
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    let listener = mio::net::UnixListener::bind(path).map_err(|e| ListenError::Bind(local, e))?;
+    Ok(BoundListener {
+        socket: crate::net::stream::ListenSocket::Unix(listener, path.to_path_buf()),
+        listener: spec.listener,
+        port: spec.port,
+        max_connections: spec.max_connections,
+        transport: spec.transport.clone(),
+    })
 }

@@ -8,15 +8,16 @@
 pub mod layer;
 pub mod listen;
 pub mod resolve;
+pub mod stream;
 pub mod tls;
 pub mod websocket;
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
+use stream::Stream;
 
 use crate::broker::{Action, Broker, CloseReason, ConnId, Outbound};
 use crate::codec::{self, Connack, DecodeError, Packet, ProtocolVersion};
@@ -61,7 +62,7 @@ pub trait Control {
 }
 
 struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     /// Bytes of an incomplete packet carried over between reads. Empty (and
     /// unallocated) for an idle connection.
     pending: Vec<u8>,
@@ -408,7 +409,7 @@ impl EventLoop {
                 };
             // Nagle off: the loop batches writes itself, one per turn.
             if self.nodelay {
-                let _ = stream.set_nodelay(true);
+                stream.set_nodelay();
             }
             let entry = self.conns.vacant_entry();
             let id = entry.key();
