@@ -33,9 +33,6 @@ pub fn check_supported(config: &Config) -> Result<(), StartupError> {
             "Error: check_retain_source true is not supported by culex yet.".to_string(),
         ));
     }
-    if config.limits.max_inflight_bytes > 0 {
-        log::warn!("Warning: max_inflight_bytes is not enforced by culex yet.");
-    }
     Ok(())
 }
 

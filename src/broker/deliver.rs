@@ -106,6 +106,7 @@ impl Broker {
             None => return,
         };
         let queue_qos0 = self.settings.queue_qos0_messages;
+        let max_bytes = self.settings.max_inflight_bytes;
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
@@ -127,7 +128,11 @@ impl Broker {
                 );
                 self.stats.publish_sent += 1;
             }
-            Some(conn) if s.inflight.len() < limit && s.queue.is_empty() => {
+            Some(conn)
+                if s.inflight.len() < limit
+                    && s.queue.is_empty()
+                    && window_has_bytes(s, max_bytes, &delivery) =>
+            {
                 let Some(pid) = s.allocate_packet_id() else {
                     return self.enqueue(key, delivery);
                 };
@@ -192,7 +197,17 @@ impl Broker {
         let Some(conn) = s.conn else {
             return;
         };
+        let max_bytes = self.settings.max_inflight_bytes;
         while s.inflight.len() < limit {
+            match s.queue.front() {
+                Some(next)
+                    if next.qos != Qos::AtMostOnce && !window_has_bytes(s, max_bytes, next) =>
+                {
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
             let Some(delivery) = s.queue.pop_front() else {
                 break;
             };
@@ -290,6 +305,21 @@ impl Broker {
             None => true,
         }
     }
+}
+
+/// `max_inflight_bytes`: whether `d` may join the in-flight window without
+/// its payloads exceeding the limit (0 = none). An empty window always takes
+/// one message, or a large one could never be sent.
+fn window_has_bytes(s: &Session, max_bytes: u64, d: &Delivery) -> bool {
+    if max_bytes == 0 || s.inflight.is_empty() {
+        return true;
+    }
+    let in_flight: u64 = s
+        .inflight
+        .iter()
+        .map(|i| i.delivery.message.payload.len() as u64)
+        .sum();
+    in_flight + d.message.payload.len() as u64 <= max_bytes
 }
 
 fn fits(s: &Session, d: &Delivery) -> bool {

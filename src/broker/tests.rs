@@ -881,3 +881,42 @@ fn random_traffic_never_panics() {
         fresh.restore(read, h.now, 1_800_000_000);
     }
 }
+
+#[test]
+fn max_inflight_bytes_bounds_the_window_by_payload_size() {
+    let settings = BrokerSettings {
+        max_inflight_bytes: 10,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "sub", true);
+    h.subscribe(1, "t", Qos::AtLeastOnce);
+    h.connect(2, "pub", true);
+    let mut sent = Vec::new();
+    for p in ["aaaa", "bbbb", "cccc", "dddddddddddddddd"] {
+        sent.extend(publishes(&h.publish(2, "t", p, Qos::AtLeastOnce, false)));
+    }
+    // 4 + 4 bytes fit in 10; the third waits.
+    assert_eq!(
+        sent.iter().map(|p| p.2.as_str()).collect::<Vec<_>>(),
+        vec!["aaaa", "bbbb"]
+    );
+    let a = h.packet(1, Packet::Puback(Ack::new(pid(1))));
+    assert_eq!(
+        publishes(&a)
+            .iter()
+            .map(|p| p.2.clone())
+            .collect::<Vec<_>>(),
+        vec!["cccc"]
+    );
+    // A message larger than the limit still goes once the window is empty.
+    h.packet(1, Packet::Puback(Ack::new(pid(2))));
+    let a = h.packet(1, Packet::Puback(Ack::new(pid(3))));
+    assert_eq!(
+        publishes(&a)
+            .iter()
+            .map(|p| p.2.clone())
+            .collect::<Vec<_>>(),
+        vec!["dddddddddddddddd"]
+    );
+}

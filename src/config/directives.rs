@@ -258,7 +258,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Global,
         Int,
         Implemented,
-        "parsed; a non-zero value logs that it is not enforced yet",
+        "0 = no limit; an empty window always takes one message",
     ),
     d(
         "max_queued_messages",
