@@ -57,6 +57,8 @@ fn sys_topics_appear_and_counters_move() {
         "load/sockets/1min",
         "load/connections/15min",
         "load/publish/dropped/1min",
+        "heap/current",
+        "heap/maximum",
     ] {
         assert!(
             first.contains_key(&format!("$SYS/broker/{topic}")),
@@ -64,6 +66,8 @@ fn sys_topics_appear_and_counters_move() {
         );
     }
     assert!(first["$SYS/broker/uptime"].ends_with(" seconds"));
+    let heap: u64 = first["$SYS/broker/heap/current"].parse().unwrap();
+    assert!(heap > 0 && heap <= first["$SYS/broker/heap/maximum"].parse::<u64>().unwrap());
     assert_eq!(first["$SYS/broker/clients/connected"], "1");
     assert_eq!(first["$SYS/broker/subscriptions/count"], "1");
 

@@ -39,6 +39,7 @@ pub struct SysTree {
     /// Last published value per topic: republish only on change.
     published: HashMap<String, String>,
     loads: HashMap<&'static str, Load>,
+    heap_maximum: u64,
 }
 
 impl SysTree {
@@ -49,6 +50,7 @@ impl SysTree {
             last_update: None,
             published: HashMap::new(),
             loads: HashMap::new(),
+            heap_maximum: 0,
         }
     }
 
@@ -165,6 +167,11 @@ impl Broker {
                 self.retained.len().to_string(),
             ),
         ];
+        if let Some(heap) = self.settings.heap_probe.and_then(|probe| probe()) {
+            self.sys.heap_maximum = self.sys.heap_maximum.max(heap);
+            values.push(("heap/current".into(), heap.to_string()));
+            values.push(("heap/maximum".into(), self.sys.heap_maximum.to_string()));
+        }
         let loads: [(&'static str, u64); 9] = [
             ("messages/received", st.messages_received),
             ("messages/sent", st.messages_sent),

@@ -6,6 +6,7 @@
 //! mosquitto 2.0 sets no umask (`UMASK_SET` is 2.1), so neither does culex.
 
 pub mod daemon;
+pub mod heap;
 pub mod notify;
 pub mod pidfile;
 pub mod privileges;
