@@ -116,42 +116,25 @@ impl Broker {
             return;
         }
         match s.conn {
-            Some(conn) if delivery.qos == Qos::AtMostOnce => {
-                send_publish(
-                    out,
-                    &mut self.conns,
-                    Recipient::new(&s.client_id, &self.listeners, s.listener),
-                    conn,
-                    delivery,
-                    None,
-                    self.now,
-                );
-                self.stats.publish_sent += 1;
-            }
             Some(conn)
-                if s.inflight.len() < limit
-                    && s.queue.is_empty()
-                    && window_has_bytes(s, max_bytes, &delivery) =>
+                if delivery.qos == Qos::AtMostOnce
+                    || (s.inflight.len() < limit
+                        && s.queue.is_empty()
+                        && window_has_bytes(s, max_bytes, &delivery)) =>
             {
-                let Some(pid) = s.allocate_packet_id() else {
-                    return self.enqueue(key, delivery);
-                };
-                let state = initial_state(delivery.qos);
-                s.inflight.push_back(Inflight {
-                    packet_id: pid,
-                    delivery: delivery.clone(),
-                    state,
-                });
-                send_publish(
+                let sent = launch(
                     out,
                     &mut self.conns,
-                    Recipient::new(&s.client_id, &self.listeners, s.listener),
+                    &self.listeners,
+                    s,
                     conn,
                     delivery,
-                    Some(pid),
                     self.now,
                 );
-                self.stats.publish_sent += 1;
+                match sent {
+                    Ok(()) => self.stats.publish_sent += 1,
+                    Err(delivery) => self.enqueue(key, delivery),
+                }
             }
             Some(_) => self.enqueue(key, delivery),
             None if delivery.qos > Qos::AtMostOnce || queue_qos0 => self.enqueue(key, delivery),
@@ -217,38 +200,21 @@ impl Broker {
             if delivery.message.is_expired(self.now) {
                 continue;
             }
-            if delivery.qos == Qos::AtMostOnce {
-                send_publish(
-                    out,
-                    &mut self.conns,
-                    Recipient::new(&s.client_id, &self.listeners, s.listener),
-                    conn,
-                    delivery,
-                    None,
-                    self.now,
-                );
-                self.stats.publish_sent += 1;
-                continue;
-            }
-            let Some(pid) = s.allocate_packet_id() else {
-                s.queue.push_front(delivery);
-                break;
-            };
-            s.inflight.push_back(Inflight {
-                packet_id: pid,
-                delivery: delivery.clone(),
-                state: initial_state(delivery.qos),
-            });
-            send_publish(
+            match launch(
                 out,
                 &mut self.conns,
-                Recipient::new(&s.client_id, &self.listeners, s.listener),
+                &self.listeners,
+                s,
                 conn,
                 delivery,
-                Some(pid),
                 self.now,
-            );
-            self.stats.publish_sent += 1;
+            ) {
+                Ok(()) => self.stats.publish_sent += 1,
+                Err(delivery) => {
+                    s.queue.push_front(delivery);
+                    break;
+                }
+            }
         }
     }
 
@@ -352,6 +318,36 @@ fn initial_state(qos: Qos) -> OutState {
 /// outbound topic alias where the client accepts them (2.1 behaviour: first
 /// come first served, never reassigned).
 #[allow(clippy::too_many_arguments)]
+/// Sends a delivery to a connected client: QoS 0 straight out, QoS 1/2 with
+/// the next packet id into the in-flight window. Gives the delivery back if
+/// no packet id is free.
+fn launch(
+    out: &mut Vec<Action>,
+    conns: &mut ConnTable,
+    listeners: &[super::ListenerSettings],
+    s: &mut Session,
+    conn: ConnId,
+    delivery: Delivery,
+    now: Instant,
+) -> Result<(), Delivery> {
+    let packet_id = if delivery.qos == Qos::AtMostOnce {
+        None
+    } else {
+        let Some(pid) = s.allocate_packet_id() else {
+            return Err(delivery);
+        };
+        s.inflight.push_back(Inflight {
+            packet_id: pid,
+            delivery: delivery.clone(),
+            state: initial_state(delivery.qos),
+        });
+        Some(pid)
+    };
+    let to = Recipient::new(&s.client_id, listeners, s.listener);
+    send_publish(out, conns, to, conn, delivery, packet_id, now);
+    Ok(())
+}
+
 /// Who a delivery goes to: for the debug log line, and the listener's
 /// `mount_point` to strip from the topic.
 struct Recipient<'a> {
