@@ -263,6 +263,7 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
     let mut event_loop = EventLoop::new(broker, bound, signals)
         .map_err(|e| StartupError::Io(format!("Error: {e}")))?;
     event_loop.set_global_max_connections(config.limits.global_max_connections);
+    event_loop.set_bridges(config.bridges.clone());
     log::info!("{} running", cli::version_line());
     // systemd Type=notify (Debian's unit) waits for this.
     let _ = crate::sys::notify::ready();

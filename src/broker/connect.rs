@@ -41,7 +41,10 @@ impl Broker {
         };
         let version = connect.version;
         c.version = Some(version);
+        c.is_bridge |= connect.bridge;
         let listener_id = c.listener;
+        // culex's own bridge: trusted, and never timed out.
+        let own_bridge = listener_id == self.bridge_listener;
         let Some(listener) = self.listeners.get(listener_id).cloned() else {
             return;
         };
@@ -94,7 +97,7 @@ impl Broker {
         let max_ka = self.settings.max_keepalive;
         let mut keep_alive = connect.keep_alive;
         let mut server_keep_alive = None;
-        if max_ka > 0 && (keep_alive == 0 || keep_alive > max_ka) {
+        if max_ka > 0 && !own_bridge && (keep_alive == 0 || keep_alive > max_ka) {
             if version.is_v5() {
                 keep_alive = max_ka;
                 server_keep_alive = Some(max_ka);
@@ -351,8 +354,10 @@ impl Broker {
                 return;
             }
         }
-        self.send(out, conn, connack);
-        if self.settings.connection_messages {
+        if !own_bridge {
+            self.send(out, conn, connack);
+        }
+        if self.settings.connection_messages && !own_bridge {
             let ip = self
                 .conns
                 .get(&conn)
@@ -364,12 +369,13 @@ impl Broker {
                 ProtocolVersion::V5 => 5,
             };
             let c = u8::from(connect.clean_start);
+            let kind = if connect.bridge { "bridge" } else { "client" };
             match &connect.username {
                 Some(u) => notice!(
-                    "New client connected from {ip} as {client_id} (p{p}, c{c}, k{keep_alive}, u'{u}')."
+                    "New {kind} connected from {ip} as {client_id} (p{p}, c{c}, k{keep_alive}, u'{u}')."
                 ),
                 None => notice!(
-                    "New client connected from {ip} as {client_id} (p{p}, c{c}, k{keep_alive})."
+                    "New {kind} connected from {ip} as {client_id} (p{p}, c{c}, k{keep_alive})."
                 ),
             }
         }

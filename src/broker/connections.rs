@@ -28,6 +28,9 @@ pub struct Conn {
     pub version: Option<ProtocolVersion>,
     /// "exceeded its receive maximum" is logged once per connection.
     pub warned_receive_maximum: bool,
+    /// A mosquitto bridge (protocol level bit 0x80) or culex's own bridge:
+    /// its subscriptions never echo what it published itself.
+    pub is_bridge: bool,
     /// What few connections need, allocated on first use so an idle 3.1.1
     /// connection stays small.
     extra: Option<Box<ConnExtra>>,
@@ -58,6 +61,7 @@ impl Conn {
             keep_alive: 0,
             version: None,
             warned_receive_maximum: false,
+            is_bridge: false,
             extra: None,
         }
     }

@@ -75,6 +75,9 @@ impl Broker {
 
     /// Read access of `session` to `topic` under its listener's ACL.
     pub(super) fn may_read(&self, session: &Session, topic: &str) -> bool {
+        if session.listener == self.bridge_listener {
+            return true;
+        }
         match self
             .listeners
             .get(session.listener)
@@ -258,6 +261,10 @@ impl Broker {
         let Some(s) = self.sessions.get(key) else {
             return false;
         };
+        // culex's own bridges bypass security, as mosquitto's do.
+        if s.listener == self.bridge_listener {
+            return true;
+        }
         // Never `$SYS` (but a bridge's state topic) or `$share`, whatever the ACL says.
         if !crate::auth::publish_allowed_always(topic) {
             return false;

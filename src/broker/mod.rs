@@ -5,6 +5,7 @@
 //! the caller owns. It never touches a socket, a file or the clock, so every
 //! MQTT behaviour is unit-tested here without a network.
 
+pub mod bridge;
 mod child_map;
 mod connect;
 pub mod connections;
@@ -118,13 +119,28 @@ pub struct Broker {
     sys: sys_tree::SysTree,
     serial: u64,
     rng: u64,
+    /// The last listener: the local side of bridges (see `bridge.rs`).
+    bridge_listener: ListenerId,
     pub stats: Stats,
 }
 
 impl Broker {
     /// `seed` feeds generated client ids; pass something random.
     pub fn new(settings: BrokerSettings, listeners: Vec<ListenerSettings>, seed: u64) -> Broker {
+        let mut listeners = listeners;
+        let bridge_listener = listeners.len();
+        listeners.push(ListenerSettings {
+            port: 0,
+            max_topic_alias: 0,
+            max_topic_alias_broker: 0,
+            security: Security {
+                allow_anonymous: true,
+                ..Security::default()
+            },
+            ..ListenerSettings::default()
+        });
         Broker {
+            bridge_listener,
             now: Instant::now(),
             connecting_id: None,
             sys: sys_tree::SysTree::new(settings.sys_interval),

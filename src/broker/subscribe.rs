@@ -27,6 +27,14 @@ impl Broker {
             return;
         };
         let max_qos = listener.max_qos;
+        // A 3.x mosquitto bridge is never sent back what it published, and
+        // keeps the retain flag of what it is sent (mosquitto's
+        // handle_subscribe does the same for `is_bridge` clients).
+        let v3_bridge = self.conns.get(&conn).is_some_and(|c| c.is_bridge)
+            && self
+                .sessions
+                .get(key)
+                .is_some_and(|s| s.version != crate::codec::ProtocolVersion::V5);
         let sub_id = sub.properties.subscription_identifiers.first().copied();
         let client_id = self.client_id_of(key);
         let mut codes = Vec::with_capacity(sub.filters.len());
@@ -38,6 +46,10 @@ impl Broker {
             // The ACL file never refuses a subscription: reads are checked
             // per message (auth-files.md §6 row 1).
             options.qos = options.qos.min(max_qos);
+            if v3_bridge {
+                options.no_local = true;
+                options.retain_as_published = true;
+            }
             let existed = self.subs.subscribe(
                 &filter,
                 Subscriber {

@@ -73,8 +73,15 @@ use Scope::*;
 use Status::*;
 use ValueKind::*;
 
-const BRIDGE: Status = Refuse("bridges are not supported by culex yet");
-const BRIDGE_TLS: Status = Refuse("bridges are not supported by culex yet");
+const BRIDGE: Status = Implemented;
+/// Plaintext to a remote the user configured TLS for would leak the
+/// bridge's credentials and traffic: refused until bridge TLS exists.
+const BRIDGE_TLS: Status = Refuse("TLS to a bridge's remote broker is not supported by culex yet");
+const LAZY_ONLY: Status =
+    Warn("lazy bridges start at once in culex (start_type lazy is treated as automatic)");
+const LOCAL_LOGIN: Status = Warn(
+    "the local side of a culex bridge is trusted like mosquitto's own bridge context; no local login is made",
+);
 
 /// Every directive. `plugin_opt_` and `auth_opt_` are prefixes.
 pub const DIRECTIVES: &[Directive] = &[
@@ -545,8 +552,8 @@ pub const DIRECTIVES: &[Directive] = &[
     d("remote_clientid", Bridge, Str, BRIDGE, ""),
     d("clientid", Bridge, Str, BRIDGE, "alias of remote_clientid"),
     d("local_clientid", Bridge, Str, BRIDGE, ""),
-    d("local_username", Bridge, Str, BRIDGE, ""),
-    d("local_password", Bridge, Str, BRIDGE, ""),
+    d("local_username", Bridge, Str, LOCAL_LOGIN, ""),
+    d("local_password", Bridge, Str, LOCAL_LOGIN, ""),
     d("cleansession", Bridge, Bool, BRIDGE, ""),
     d("local_cleansession", Bridge, Bool, BRIDGE, ""),
     d("bridge_protocol_version", Bridge, Choice, BRIDGE, ""),
@@ -557,12 +564,18 @@ pub const DIRECTIVES: &[Directive] = &[
     d("notifications_local_only", Bridge, Bool, BRIDGE, ""),
     d("start_type", Bridge, Choice, BRIDGE, ""),
     d("restart_timeout", Bridge, Special, BRIDGE, ""),
-    d("idle_timeout", Bridge, Int, BRIDGE, ""),
-    d("threshold", Bridge, Int, BRIDGE, ""),
+    d("idle_timeout", Bridge, Int, LAZY_ONLY, ""),
+    d("threshold", Bridge, Int, LAZY_ONLY, ""),
     d("round_robin", Bridge, Bool, BRIDGE, ""),
     d("bridge_attempt_unsubscribe", Bridge, Bool, BRIDGE, ""),
     d("bridge_outgoing_retain", Bridge, Bool, BRIDGE, ""),
-    d("bridge_max_packet_size", Bridge, Int, BRIDGE, ""),
+    d(
+        "bridge_max_packet_size",
+        Bridge,
+        Int,
+        Warn("culex does not limit the packets it sends to a bridge's remote"),
+        "",
+    ),
     d("bridge_bind_address", Bridge, Str, BRIDGE, ""),
     d("bridge_cafile", Bridge, Str, BRIDGE_TLS, ""),
     d("bridge_capath", Bridge, Str, BRIDGE_TLS, ""),
@@ -576,9 +589,27 @@ pub const DIRECTIVES: &[Directive] = &[
     d("bridge_psk", Bridge, Str, BRIDGE_TLS, ""),
     d("bridge_receive_maximum", Bridge, Int, BRIDGE, "2.1"),
     d("bridge_session_expiry_interval", Bridge, Int, BRIDGE, "2.1"),
-    d("bridge_max_topic_alias", Bridge, Int, BRIDGE, "2.1"),
-    d("bridge_tcp_keepalive", Bridge, Special, BRIDGE, "2.1"),
-    d("bridge_tcp_user_timeout", Bridge, Int, BRIDGE, "2.1"),
+    d(
+        "bridge_max_topic_alias",
+        Bridge,
+        Int,
+        Warn("culex bridges send no topic aliases"),
+        "2.1",
+    ),
+    d(
+        "bridge_tcp_keepalive",
+        Bridge,
+        Special,
+        Warn("TCP keep-alive is not set on bridge sockets; keepalive_interval still applies"),
+        "2.1",
+    ),
+    d(
+        "bridge_tcp_user_timeout",
+        Bridge,
+        Int,
+        Warn("TCP_USER_TIMEOUT is not set on bridge sockets; keepalive_interval still applies"),
+        "2.1",
+    ),
     d("bridge_tls_use_os_certs", Bridge, Bool, BRIDGE_TLS, "2.1"),
     d("bridge_ciphers", Bridge, Str, BRIDGE_TLS, "2.1"),
     d("bridge_ciphers_tls1.3", Bridge, Str, BRIDGE_TLS, "2.1"),
@@ -589,7 +620,13 @@ pub const DIRECTIVES: &[Directive] = &[
         BRIDGE_TLS,
         "2.1 (name as in the 2.1 ChangeLog)",
     ),
-    d("bridge_reload_type", Bridge, Choice, BRIDGE, "2.1"),
+    d(
+        "bridge_reload_type",
+        Bridge,
+        Choice,
+        Warn("culex bridges keep their start-up configuration on reload"),
+        "2.1",
+    ),
 ];
 
 /// Look a directive name up (exact, case-sensitive; prefixes for

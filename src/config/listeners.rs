@@ -126,6 +126,7 @@ pub(crate) fn build(p: Parser) -> Config {
         enable_control_api: p.enable_control_api,
         messages,
         warnings: p.warnings,
+        bridges: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@
 //! `error` (exact error text). Relative paths are kept as written: they
 //! are relative to the process working directory, like mosquitto.
 
+pub mod bridge;
 pub mod directives;
 pub mod error;
 pub mod lexer;
@@ -43,7 +44,17 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
 pub fn parse_bytes(data: &[u8], file_name: &str) -> Result<Config, ConfigError> {
     let mut p = parser::Parser::new();
     match p.parse_bytes(data, file_name, 0) {
-        Ok(()) => Ok(listeners::build(p)),
+        Ok(()) => {
+            let drafts = std::mem::take(&mut p.bridges);
+            let bridges = bridge::finish_all(drafts).map_err(|m| {
+                let mut e = ConfigError::parse(m);
+                e.notices = p.messages.clone();
+                e
+            })?;
+            let mut config = listeners::build(p);
+            config.bridges = bridges;
+            Ok(config)
+        }
         Err(mut e) => {
             e.notices = p.messages;
             Err(e)

@@ -332,4 +332,6 @@ pub struct Config {
     pub messages: Vec<ParseMessage>,
     /// One line per `Warn` directive used: parsed but not active in culex.
     pub warnings: Vec<String>,
+    /// `connection` sections, in file order.
+    pub bridges: Vec<super::bridge::Bridge>,
 }

@@ -129,6 +129,8 @@ pub(crate) struct Parser {
     pub enable_control_api: bool,
     pub messages: Vec<ParseMessage>,
     pub warnings: Vec<String>,
+    /// Bridge sections in file order; options apply to the last one.
+    pub bridges: Vec<super::bridge::BridgeDraft>,
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -292,12 +294,38 @@ impl Parser {
         if let Status::Refuse(why) = entry.status {
             return Err(refuse(name, why));
         }
-        self.value(name, tok)?;
+        if entry.scope == directives::Scope::Bridge {
+            self.bridge_line(name, tok)?;
+        } else {
+            self.value(name, tok)?;
+        }
         if let Status::Warn(note) = entry.status
             && name != "retry_interval"
         {
             self.warnings.push(format!(
                 "Warning: The '{name}' option has no effect in culex: {note}."
+            ));
+        }
+        Ok(())
+    }
+
+    fn bridge_line(&mut self, name: &str, tok: &mut Tok) -> R<()> {
+        if name == "connection" {
+            return super::bridge::start(&mut self.bridges, tok);
+        }
+        let mut notices = Vec::new();
+        let result = super::bridge::option(self.bridges.last_mut(), name, tok, &mut notices);
+        for n in notices {
+            self.msg(MsgLevel::Notice, n);
+        }
+        result?;
+        if name == "start_type"
+            && let Some(b) = self.bridges.last()
+            && b.is_lazy()
+        {
+            self.warnings.push(format!(
+                "Warning: Bridge {} has start_type lazy: culex starts it at once, as if automatic.",
+                b.name()
             ));
         }
         Ok(())

@@ -5,6 +5,7 @@
 //! output buffer, which is written once per loop turn. WRITABLE interest is
 //! registered only while a connection has output the kernel did not take.
 
+mod bridge;
 pub mod layer;
 pub mod listen;
 pub mod resolve;
@@ -82,6 +83,8 @@ struct Connection {
     serial: u64,
     /// QoS 0 output is being dropped (logged once per episode).
     dropping: bool,
+    /// An outgoing bridge socket: the index of its bridge.
+    bridge: Option<u32>,
 }
 
 struct Layered {
@@ -207,6 +210,7 @@ pub struct EventLoop {
     login_budget: u32,
     deferred: std::collections::VecDeque<(ConnId, u64, Packet)>,
     next_serial: u64,
+    bridges: Vec<bridge::BridgeRun>,
 }
 
 /// Output a connection may have waiting before its QoS 0 messages are
@@ -251,6 +255,7 @@ impl EventLoop {
             login_budget: EXPENSIVE_LOGINS_PER_TURN,
             deferred: std::collections::VecDeque::new(),
             next_serial: 0,
+            bridges: Vec::new(),
         })
     }
 
@@ -277,10 +282,14 @@ impl EventLoop {
         self.start();
         loop {
             let now = Instant::now();
-            let deadline = match (self.broker.next_deadline(), control.deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [
+                self.broker.next_deadline(),
+                control.deadline(),
+                self.bridge_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let mut timeout =
                 deadline.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
             if !self.deferred.is_empty() {
@@ -333,6 +342,10 @@ impl EventLoop {
                         self.accept(LISTENER_BASE - t, now);
                     }
                     Token(conn) => {
+                        if !self.bridge_socket_event(conn, now) {
+                            self.apply_actions();
+                            continue;
+                        }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             let closing = event.is_read_closed() || event.is_error();
                             self.read(conn, now, closing);
@@ -345,6 +358,8 @@ impl EventLoop {
                 self.apply_actions();
             }
             self.run_deferred_logins(now);
+            self.bridge_tick(now);
+            self.apply_actions();
             self.broker.tick(now, &mut self.actions);
             // `log_dest topic`: the sink cannot reach the core, so the loop
             // publishes what it buffered.
@@ -431,6 +446,7 @@ impl EventLoop {
                 connect_deferred: false,
                 dropping: false,
                 serial: self.next_serial,
+                bridge: None,
             };
             self.next_serial += 1;
             if let Err(e) =
@@ -525,12 +541,14 @@ impl EventLoop {
                 }
                 continue;
             }
+            let mut to_bridge = Vec::new();
             let mut ctx = DecodeCtx {
                 broker: &mut self.broker,
                 actions: &mut self.actions,
                 conns: &mut self.conns,
                 login_budget: &mut self.login_budget,
                 deferred: &mut self.deferred,
+                to_bridge: &mut to_bridge,
                 max_packet,
                 now,
             };
@@ -541,6 +559,14 @@ impl EventLoop {
             if consumed < data.len() && !conn.closing {
                 let tail = data[consumed..].to_vec();
                 conn.pending = tail;
+            }
+            if let Some(i) = conn.bridge {
+                for packet in to_bridge {
+                    if !self.conns.contains(id) {
+                        break;
+                    }
+                    self.bridge_packet(i as usize, id, packet, now);
+                }
             }
             self.apply_actions();
             if let Some(e) = layer_error {
@@ -611,12 +637,14 @@ impl EventLoop {
                 .handle_packet(id, packet, now, &mut self.actions);
             if self.broker.has_connection(id) && !pending.is_empty() {
                 let max_packet = self.broker.settings().max_packet_size;
+                let mut to_bridge = Vec::new();
                 let mut ctx = DecodeCtx {
                     broker: &mut self.broker,
                     actions: &mut self.actions,
                     conns: &mut self.conns,
                     login_budget: &mut self.login_budget,
                     deferred: &mut self.deferred,
+                    to_bridge: &mut to_bridge,
                     max_packet,
                     now,
                 };
@@ -633,6 +661,9 @@ impl EventLoop {
     }
 
     fn lost(&mut self, id: ConnId, reason: CloseReason, now: Instant) {
+        if let Some(i) = self.bridge_of(id) {
+            self.bridge_closed(i, id, &reason, now);
+        }
         self.broker
             .connection_lost(id, reason, now, &mut self.actions);
         self.remove(id);
@@ -645,6 +676,9 @@ impl EventLoop {
             if let Some(count) = self.per_listener.get_mut(conn.listener_index as usize) {
                 *count = count.saturating_sub(1);
             }
+            if let Some(i) = conn.bridge {
+                self.bridge_closed(i as usize, id, &CloseReason::Quiet, Instant::now());
+            }
         }
     }
 
@@ -653,6 +687,16 @@ impl EventLoop {
         for action in self.actions.drain(..) {
             match action {
                 Action::Send(id, outbound) => {
+                    let bridge = self.conns.get(id).and_then(|c| c.bridge);
+                    let outbound = match bridge {
+                        None => outbound,
+                        Some(i) => {
+                            match bridge::outbound(&mut self.bridges, i as usize, outbound) {
+                                Some(o) => o,
+                                None => continue,
+                            }
+                        }
+                    };
                     let Some(conn) = self.conns.get_mut(id) else {
                         continue;
                     };
@@ -817,6 +861,8 @@ struct DecodeCtx<'a> {
     conns: &'a mut Slab<Connection>,
     login_budget: &'a mut u32,
     deferred: &'a mut std::collections::VecDeque<(ConnId, u64, Packet)>,
+    /// Packets from a bridge's remote broker, for the loop's bridge code.
+    to_bridge: &'a mut Vec<Packet>,
     max_packet: u32,
     now: Instant,
 }
@@ -847,6 +893,10 @@ impl DecodeCtx<'_> {
                 Ok(None) => break,
                 Ok(Some((packet, used))) => {
                     pos += used;
+                    if conn.bridge.is_some() {
+                        self.to_bridge.push(packet);
+                        continue;
+                    }
                     if let Packet::Connect(c) = &packet
                         && conn.version.is_none()
                     {

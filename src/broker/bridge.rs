@@ -1,0 +1,164 @@
+//! The local side of culex's own bridges.
+//!
+//! A bridge is a client of this core: its connection id is the remote
+//! socket's, its CONNECT and SUBSCRIBE are made here rather than decoded,
+//! and what the core sends it the network layer forwards to the remote
+//! broker. Like mosquitto's bridge contexts it skips authentication and the
+//! ACL, never times out, and is never sent back what it published itself
+//! (its subscriptions are no-local and retain-as-published).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::codec::{
+    Connect, Message, Packet, Properties, ProtocolVersion, Qos, RetainHandling, Subscribe,
+    SubscriptionOptions, TopicFilter, TopicName,
+};
+
+use super::connections::{Conn, ConnId};
+use super::session::{Delivery, PendingWill};
+use super::{Action, Broker, ListenerId};
+
+/// How the local side of a bridge connects.
+pub struct BridgeLocal<'a> {
+    pub client_id: &'a str,
+    pub clean_start: bool,
+    /// The protocol spoken to the remote: what the core encodes for it.
+    pub version: ProtocolVersion,
+    /// The local filters of the `out` and `both` topics, with their QoS.
+    pub subscriptions: &'a [(TopicFilter, Qos)],
+    /// Sent to the remote first: the retained `1` of the bridge's state
+    /// topic (not with `notifications_local_only`).
+    pub remote_state: Option<TopicName>,
+    /// The state topic published locally: `1` now and, as the local side's
+    /// will, `0` whenever the remote connection is lost.
+    pub local_state: Option<TopicName>,
+}
+
+impl Broker {
+    /// The listener the local side of every bridge uses: no mount point,
+    /// no limits, no security (see `may_read`/`may_write`).
+    pub fn bridge_listener(&self) -> ListenerId {
+        self.bridge_listener
+    }
+
+    /// The remote broker accepted the bridge's CONNECT on `conn`: open the
+    /// local side, subscribe it to the outgoing topics (which sends it their
+    /// retained messages, as mosquitto's `retain__queue` does) and resume
+    /// what its session had queued.
+    pub fn bridge_connected(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        local: BridgeLocal,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.now = now;
+        let serial = self.next_serial();
+        let mut c = Conn::new(self.bridge_listener, peer, now, serial);
+        c.is_bridge = true;
+        self.conns.insert(conn, c);
+        let mut properties = Properties::default();
+        if local.version.is_v5() && !local.clean_start {
+            properties.session_expiry_interval = Some(u32::MAX);
+        }
+        let connect = Connect {
+            version: local.version,
+            bridge: true,
+            clean_start: local.clean_start,
+            keep_alive: 0,
+            client_id: local.client_id.to_string(),
+            will: None,
+            username: None,
+            password: None,
+            properties,
+        };
+        self.handle_connect(conn, connect, now, out);
+        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        if let Some(topic) = &local.local_state {
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.will = Some(Box::new(PendingWill {
+                    message: Rc::new(state_message(topic.clone(), false)),
+                    delay: 0,
+                }));
+            }
+            self.bridge_state(topic, true, Some(conn), now, out);
+        }
+        if let Some(topic) = local.remote_state {
+            let message = Rc::new(state_message(topic, true));
+            let delivery = Delivery {
+                message,
+                qos: Qos::AtLeastOnce,
+                retain: true,
+                subscription_id: None,
+            };
+            self.deliver(key, delivery, out);
+        }
+        if !local.subscriptions.is_empty() {
+            let filters = local
+                .subscriptions
+                .iter()
+                .map(|(f, qos)| {
+                    let options = SubscriptionOptions {
+                        qos: *qos,
+                        no_local: true,
+                        retain_as_published: true,
+                        retain_handling: RetainHandling::SendAlways,
+                    };
+                    (f.clone(), options)
+                })
+                .collect();
+            let sub = Subscribe {
+                packet_id: std::num::NonZeroU16::MIN,
+                filters,
+                properties: Properties::default(),
+            };
+            self.handle_subscribe(conn, key, sub, out);
+        }
+    }
+
+    /// Publishes a bridge's state (`1` up, `0` down) locally, retained at
+    /// QoS 1, as mosquitto does on `notification_topic`. `from` is the
+    /// bridge's connection when it has one: it is not sent its own state.
+    pub fn bridge_state(
+        &mut self,
+        topic: &TopicName,
+        up: bool,
+        from: Option<ConnId>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.now = now;
+        let message = Rc::new(state_message(topic.clone(), up));
+        self.retained.set(message.clone());
+        self.stats.changes += 1;
+        let publisher = from
+            .and_then(|c| self.conns.get(&c))
+            .and_then(|c| c.session);
+        self.route(&message, publisher, out);
+    }
+}
+
+fn state_message(topic: TopicName, up: bool) -> Message {
+    Message {
+        topic,
+        payload: vec![if up { b'1' } else { b'0' }],
+        qos: Qos::AtLeastOnce,
+        retain: true,
+        properties: Default::default(),
+        expires_at: None,
+    }
+}
+
+/// What the core sends a bridge's connection that is meant for the remote
+/// broker: a CONNACK or SUBACK answers the core's own synthetic packets.
+pub fn is_for_remote(packet: &Packet) -> bool {
+    !matches!(
+        packet,
+        Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp
+    )
+}

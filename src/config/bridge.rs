@@ -1,0 +1,549 @@
+//! Bridge sections: `connection NAME` and the options that follow it, read
+//! with mosquitto's rules and messages (`conf.c`), checked at the end of the
+//! file as `config__check` does.
+
+use super::lexer::{self, Tok};
+use crate::codec::{ProtocolVersion, Qos, TopicFilter, TopicName};
+
+type R<T> = Result<T, String>;
+
+/// Which way a bridge topic's messages flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Remote to local.
+    In,
+    /// Local to remote (the default).
+    Out,
+    Both,
+}
+
+impl Direction {
+    pub fn inbound(self) -> bool {
+        matches!(self, Direction::In | Direction::Both)
+    }
+
+    pub fn outbound(self) -> bool {
+        matches!(self, Direction::Out | Direction::Both)
+    }
+}
+
+/// One `topic` line: the pattern with its prefixes already applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeTopic {
+    pub direction: Direction,
+    pub qos: Qos,
+    pub local_prefix: Option<String>,
+    pub remote_prefix: Option<String>,
+    /// `local_prefix + pattern`: what the bridge subscribes to locally
+    /// (`out`) and the filter remote messages are mapped under (`in`).
+    pub local_filter: TopicFilter,
+    /// `remote_prefix + pattern`: what it subscribes to on the remote (`in`).
+    pub remote_filter: TopicFilter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for BridgeAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartType {
+    Automatic,
+    Lazy,
+    Once,
+}
+
+/// Reconnect delay: a constant, or jittered exponential backoff between a
+/// base and a cap (mosquitto's default is the backoff from 5 to 30 s). One
+/// value is a constant, as since mosquitto 2.0.15 (2.0.11 ignored it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartTimeout {
+    Constant(u32),
+    Backoff { base: u32, cap: u32 },
+}
+
+/// A bridge as configured. Defaults are mosquitto's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    pub name: String,
+    pub addresses: Vec<BridgeAddress>,
+    pub round_robin: bool,
+    pub topics: Vec<BridgeTopic>,
+    /// Default `<hostname>.<name>`.
+    pub remote_clientid: String,
+    /// Default `local.<remote_clientid>`.
+    pub local_clientid: String,
+    pub remote_username: Option<String>,
+    pub remote_password: Option<String>,
+    pub local_username: Option<String>,
+    pub local_password: Option<String>,
+    pub clean_session: bool,
+    /// Defaults to `clean_session`.
+    pub local_clean_session: bool,
+    pub protocol_version: ProtocolVersion,
+    /// Seconds, at least 5.
+    pub keepalive: u16,
+    pub try_private: bool,
+    pub notifications: bool,
+    /// Default `$SYS/broker/connection/<remote_clientid>/state`.
+    pub notification_topic: TopicName,
+    pub notifications_local_only: bool,
+    pub start_type: StartType,
+    pub restart_timeout: RestartTimeout,
+    pub idle_timeout: u32,
+    pub threshold: u32,
+    pub attempt_unsubscribe: bool,
+    pub outgoing_retain: bool,
+    pub max_packet_size: u32,
+    pub bind_address: Option<String>,
+    /// 2.1, MQTT 5 bridges: CONNECT's session expiry interval.
+    pub session_expiry_interval: u32,
+    /// 2.1, MQTT 5 bridges: CONNECT's receive maximum (0 = not sent).
+    pub receive_maximum: u16,
+}
+
+/// A bridge while its lines are being read; finished by [`finish`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BridgeDraft {
+    name: String,
+    addresses: Option<Vec<BridgeAddress>>,
+    round_robin: bool,
+    topics: Vec<BridgeTopic>,
+    remote_clientid: Option<String>,
+    local_clientid: Option<String>,
+    remote_username: Option<String>,
+    remote_password: Option<String>,
+    local_username: Option<String>,
+    local_password: Option<String>,
+    clean_session: bool,
+    local_clean_session: Option<bool>,
+    protocol_version: Option<ProtocolVersion>,
+    keepalive: Option<u16>,
+    try_private: Option<bool>,
+    notifications: Option<bool>,
+    notification_topic: Option<String>,
+    notifications_local_only: bool,
+    start_type: Option<StartType>,
+    restart_timeout: Option<RestartTimeout>,
+    idle_timeout: Option<u32>,
+    threshold: Option<u32>,
+    attempt_unsubscribe: Option<bool>,
+    outgoing_retain: Option<bool>,
+    max_packet_size: u32,
+    bind_address: Option<String>,
+    session_expiry_interval: u32,
+    receive_maximum: u16,
+}
+
+impl BridgeDraft {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_lazy(&self) -> bool {
+        self.start_type == Some(StartType::Lazy)
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn empty(name: &str) -> String {
+    format!("Error: Empty {name} value in configuration.")
+}
+
+fn parse_bool(tok: &mut Tok, name: &str) -> R<bool> {
+    match tok.word() {
+        None => Err(empty(name)),
+        Some(b"true") | Some(b"1") => Ok(true),
+        Some(b"false") | Some(b"0") => Ok(false),
+        Some(w) => Err(format!("Error: Invalid {name} value ({}).", lossy(w))),
+    }
+}
+
+fn parse_int(tok: &mut Tok, name: &str) -> R<i32> {
+    tok.word().map(lexer::atoi).ok_or_else(|| empty(name))
+}
+
+/// `conf__parse_string`: the rest of the line, trimmed; given twice is an error.
+fn parse_string(tok: &mut Tok, name: &str, slot: &Option<String>) -> R<String> {
+    let rest = tok.rest().ok_or_else(|| empty(name))?;
+    if slot.is_some() {
+        return Err(format!("Error: Duplicate {name} value in configuration."));
+    }
+    let v = lexer::trim_blanks(rest);
+    if v.is_empty() {
+        return Err(empty(name));
+    }
+    std::str::from_utf8(v)
+        .map(str::to_string)
+        .map_err(|_| "Error: Malformed UTF-8 in configuration.".to_string())
+}
+
+/// `connection NAME`: starts a new bridge.
+pub(crate) fn start(bridges: &mut Vec<BridgeDraft>, tok: &mut Tok) -> R<()> {
+    let name = tok.word().ok_or_else(|| empty("connection"))?;
+    let name = std::str::from_utf8(name)
+        .map_err(|_| "Error: Malformed UTF-8 in configuration.".to_string())?;
+    if bridges.iter().any(|b| b.name == name) {
+        return Err(format!("Error: Duplicate bridge name \"{name}\"."));
+    }
+    bridges.push(BridgeDraft {
+        name: name.to_string(),
+        ..BridgeDraft::default()
+    });
+    Ok(())
+}
+
+/// One option line of the current bridge (`b` is `None` before any
+/// `connection`, which mosquitto refuses).
+pub(crate) fn option(
+    b: Option<&mut BridgeDraft>,
+    name: &str,
+    tok: &mut Tok,
+    notices: &mut Vec<String>,
+) -> R<()> {
+    let Some(b) = b else {
+        return Err("Error: Invalid bridge configuration.".into());
+    };
+    match name {
+        "address" | "addresses" => {
+            if b.addresses.is_some() {
+                return Err("Error: Invalid bridge configuration.".into());
+            }
+            b.addresses = Some(addresses(tok)?);
+        }
+        "topic" => b.topics.push(topic(tok)?),
+        "remote_username" | "username" => {
+            b.remote_username = Some(parse_string(tok, name, &b.remote_username)?)
+        }
+        "remote_password" | "password" => {
+            b.remote_password = Some(parse_string(tok, name, &b.remote_password)?)
+        }
+        "remote_clientid" | "clientid" => {
+            b.remote_clientid = Some(parse_string(tok, name, &b.remote_clientid)?)
+        }
+        "local_clientid" => b.local_clientid = Some(parse_string(tok, name, &b.local_clientid)?),
+        "local_username" => b.local_username = Some(parse_string(tok, name, &b.local_username)?),
+        "local_password" => b.local_password = Some(parse_string(tok, name, &b.local_password)?),
+        "cleansession" => b.clean_session = parse_bool(tok, name)?,
+        "local_cleansession" => b.local_clean_session = Some(parse_bool(tok, name)?),
+        "bridge_protocol_version" => {
+            let w = tok.word().ok_or_else(|| empty(name))?;
+            b.protocol_version = Some(match w {
+                b"mqttv31" => ProtocolVersion::V31,
+                b"mqttv311" => ProtocolVersion::V311,
+                b"mqttv50" => ProtocolVersion::V5,
+                _ => {
+                    return Err(format!(
+                        "Error: Invalid bridge_protocol_version value ({}).",
+                        lossy(w)
+                    ));
+                }
+            });
+        }
+        "keepalive_interval" => {
+            let v = parse_int(tok, name)?;
+            if v > i32::from(u16::MAX) {
+                return Err("Error: Bridge keepalive value too high.".into());
+            }
+            b.keepalive = Some(if v < 5 {
+                notices.push("keepalive interval too low, using 5 seconds.".into());
+                5
+            } else {
+                v as u16
+            });
+        }
+        "try_private" => b.try_private = Some(parse_bool(tok, name)?),
+        "notifications" => b.notifications = Some(parse_bool(tok, name)?),
+        "notifications_local_only" => b.notifications_local_only = parse_bool(tok, name)?,
+        "notification_topic" => {
+            let v = parse_string(tok, name, &b.notification_topic)?;
+            b.notification_topic = Some(v);
+        }
+        "start_type" => {
+            let w = tok.word().ok_or_else(|| empty(name))?;
+            b.start_type = Some(match w {
+                b"automatic" => StartType::Automatic,
+                b"lazy" => StartType::Lazy,
+                b"once" => StartType::Once,
+                b"manual" => return Err("Error: Manual start_type not supported.".into()),
+                _ => {
+                    return Err(format!(
+                        "Error: Invalid start_type value in configuration ({}).",
+                        lossy(w)
+                    ));
+                }
+            });
+        }
+        "restart_timeout" => {
+            let mut first = parse_int(tok, name)?;
+            if first < 1 {
+                notices.push("restart_timeout interval too low, using 1 second.".into());
+                first = 1;
+            }
+            b.restart_timeout = Some(match tok.word() {
+                Some(w) if w.first() != Some(&b'#') => {
+                    let cap = lexer::atoi(w);
+                    if cap < first {
+                        return Err(
+                            "Error: backoff cap is lower than the base in restart_timeout.".into(),
+                        );
+                    }
+                    RestartTimeout::Backoff {
+                        base: first as u32,
+                        cap: cap as u32,
+                    }
+                }
+                _ => RestartTimeout::Constant(first as u32),
+            });
+        }
+        "idle_timeout" => {
+            let v = parse_int(tok, name)?;
+            b.idle_timeout = Some(if v < 1 {
+                notices.push("idle_timeout interval too low, using 1 second.".into());
+                1
+            } else {
+                v as u32
+            });
+        }
+        "threshold" => {
+            let v = parse_int(tok, name)?;
+            b.threshold = Some(if v < 1 {
+                notices.push("threshold too low, using 1 message.".into());
+                1
+            } else {
+                v as u32
+            });
+        }
+        "round_robin" => b.round_robin = parse_bool(tok, name)?,
+        "bridge_attempt_unsubscribe" => b.attempt_unsubscribe = Some(parse_bool(tok, name)?),
+        "bridge_outgoing_retain" => b.outgoing_retain = Some(parse_bool(tok, name)?),
+        "bridge_max_packet_size" => b.max_packet_size = parse_int(tok, name)?.max(0) as u32,
+        "bridge_bind_address" => b.bind_address = Some(parse_string(tok, name, &b.bind_address)?),
+        "bridge_session_expiry_interval" => {
+            b.session_expiry_interval = parse_int(tok, name)?.max(0) as u32
+        }
+        "bridge_receive_maximum" => {
+            let v = parse_int(tok, name)?;
+            b.receive_maximum =
+                u16::try_from(v).map_err(|_| format!("Error: Invalid {name} value ({v})."))?;
+        }
+        // Parsed for their arguments only; the directive table says what
+        // culex does with them (a warning at start-up, or a refusal).
+        _ => {
+            if tok.rest().is_none() {
+                return Err(empty(name));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `address host[:port] [host[:port] ...]`: the last `:` separates the
+/// port, so an IPv6 address needs one.
+fn addresses(tok: &mut Tok) -> R<Vec<BridgeAddress>> {
+    let mut v = Vec::new();
+    while let Some(w) = tok.word() {
+        if w.first() == Some(&b'#') {
+            break;
+        }
+        let (host, port) = match w.iter().rposition(|&c| c == b':') {
+            Some(i) => {
+                let port = lexer::atoi(&w[i + 1..]);
+                if !(1..=65535).contains(&port) {
+                    return Err(format!("Error: Invalid port value ({port})."));
+                }
+                (&w[..i], port as u16)
+            }
+            None => (w, 1883),
+        };
+        let host = std::str::from_utf8(host)
+            .map_err(|_| "Error: Malformed UTF-8 in configuration.".to_string())?;
+        v.push(BridgeAddress {
+            host: host.to_string(),
+            port,
+        });
+    }
+    if v.is_empty() {
+        return Err(empty("address"));
+    }
+    Ok(v)
+}
+
+/// `""` on a topic line means "none".
+fn quoted_empty(w: &[u8]) -> bool {
+    w == b"\"\""
+}
+
+fn utf8(w: &[u8]) -> R<String> {
+    std::str::from_utf8(w)
+        .map(str::to_string)
+        .map_err(|_| "Error: Malformed UTF-8 in configuration.".to_string())
+}
+
+/// `topic pattern [in|out|both [qos [local-prefix [remote-prefix]]]]`.
+fn topic(tok: &mut Tok) -> R<BridgeTopic> {
+    let pattern = tok.word().ok_or_else(|| empty("topic"))?;
+    let pattern = if quoted_empty(pattern) {
+        None
+    } else {
+        Some(utf8(pattern)?)
+    };
+    let mut direction = Direction::Out;
+    let mut qos = Qos::AtMostOnce;
+    let mut local_prefix = None;
+    let mut remote_prefix = None;
+    let mut words = std::iter::from_fn(|| tok.word().filter(|w| w.first() != Some(&b'#')));
+    if let Some(w) = words.next() {
+        direction = match w.to_ascii_lowercase().as_slice() {
+            b"out" => Direction::Out,
+            b"in" => Direction::In,
+            b"both" => Direction::Both,
+            _ => {
+                return Err(format!(
+                    "Error: Invalid bridge topic direction '{}'.",
+                    lossy(w)
+                ));
+            }
+        };
+        if let Some(w) = words.next() {
+            qos = match lexer::atoi(w) {
+                0 => Qos::AtMostOnce,
+                1 => Qos::AtLeastOnce,
+                2 => Qos::ExactlyOnce,
+                _ => return Err(format!("Error: Invalid bridge QoS level '{}'.", lossy(w))),
+            };
+            if let Some(w) = words.next() {
+                if !quoted_empty(w) {
+                    let p = utf8(w)?;
+                    if TopicName::new(p.clone()).is_err() {
+                        return Err(format!("Error: Invalid bridge topic local prefix '{p}'."));
+                    }
+                    local_prefix = Some(p);
+                }
+                if let Some(w) = words.next()
+                    && !quoted_empty(w)
+                {
+                    let p = utf8(w)?;
+                    if TopicName::new(p.clone()).is_err() {
+                        return Err(format!("Error: Invalid bridge topic remote prefix '{p}'."));
+                    }
+                    remote_prefix = Some(p);
+                }
+            }
+        }
+    }
+    let join = |prefix: &Option<String>| -> R<TopicFilter> {
+        let text = match (prefix, &pattern) {
+            (Some(p), Some(t)) => format!("{p}{t}"),
+            (Some(p), None) => p.clone(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => return Err("Error: Invalid bridge remapping.".into()),
+        };
+        // mosquitto says "local" for either side here.
+        TopicFilter::new(text.clone()).map_err(|_| {
+            format!("Error: Invalid bridge topic local prefix and pattern combination '{text}'.")
+        })
+    };
+    if pattern.is_none() && (local_prefix.is_none() || remote_prefix.is_none()) {
+        return Err("Error: Invalid bridge remapping.".into());
+    }
+    Ok(BridgeTopic {
+        direction,
+        qos,
+        local_filter: join(&local_prefix)?,
+        remote_filter: join(&remote_prefix)?,
+        local_prefix,
+        remote_prefix,
+    })
+}
+
+/// The host name as `gethostname` returns it, for the default remote
+/// client id (read from the kernel: the static binary has no NSS).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The end-of-configuration checks and defaults of one bridge.
+pub(crate) fn finish(d: BridgeDraft) -> R<Bridge> {
+    let Some(addresses) = d.addresses else {
+        return Err("Error: Invalid bridge configuration: no remote addresses defined.".into());
+    };
+    if d.topics.is_empty() {
+        return Err("Error: Invalid bridge configuration: no topics defined.".into());
+    }
+    let remote_clientid = d
+        .remote_clientid
+        .unwrap_or_else(|| format!("{}.{}", hostname(), d.name));
+    let local_clientid = d
+        .local_clientid
+        .unwrap_or_else(|| format!("local.{remote_clientid}"));
+    let notification_topic = match d.notification_topic {
+        Some(t) => TopicName::new(t.clone())
+            .map_err(|_| format!("Error: Invalid bridge notification_topic '{t}'."))?,
+        None => TopicName::new(format!("$SYS/broker/connection/{remote_clientid}/state"))
+            .map_err(|_| format!("Error: Invalid bridge remote_clientid '{remote_clientid}'."))?,
+    };
+    Ok(Bridge {
+        name: d.name,
+        addresses,
+        round_robin: d.round_robin,
+        topics: d.topics,
+        remote_clientid,
+        local_clientid,
+        remote_username: d.remote_username,
+        remote_password: d.remote_password,
+        local_username: d.local_username,
+        local_password: d.local_password,
+        clean_session: d.clean_session,
+        local_clean_session: d.local_clean_session.unwrap_or(d.clean_session),
+        protocol_version: d.protocol_version.unwrap_or(ProtocolVersion::V311),
+        keepalive: d.keepalive.unwrap_or(60),
+        try_private: d.try_private.unwrap_or(true),
+        notifications: d.notifications.unwrap_or(true),
+        notification_topic,
+        notifications_local_only: d.notifications_local_only,
+        start_type: d.start_type.unwrap_or(StartType::Automatic),
+        restart_timeout: d
+            .restart_timeout
+            .unwrap_or(RestartTimeout::Backoff { base: 5, cap: 30 }),
+        idle_timeout: d.idle_timeout.unwrap_or(60),
+        threshold: d.threshold.unwrap_or(10),
+        attempt_unsubscribe: d.attempt_unsubscribe.unwrap_or(true),
+        outgoing_retain: d.outgoing_retain.unwrap_or(true),
+        max_packet_size: d.max_packet_size,
+        bind_address: d.bind_address,
+        session_expiry_interval: d.session_expiry_interval,
+        receive_maximum: d.receive_maximum,
+    })
+}
+
+/// Finishes every bridge and checks what must be unique across them.
+pub(crate) fn finish_all(drafts: Vec<BridgeDraft>) -> R<Vec<Bridge>> {
+    let bridges = drafts.into_iter().map(finish).collect::<R<Vec<_>>>()?;
+    for (i, a) in bridges.iter().enumerate() {
+        if bridges[i + 1..]
+            .iter()
+            .any(|b| b.local_clientid == a.local_clientid)
+        {
+            return Err(format!(
+                "Error: Bridge local_clientid '{}' is not unique. Try changing or setting the local_clientid value for one of the bridges.",
+                a.local_clientid
+            ));
+        }
+    }
+    Ok(bridges)
+}

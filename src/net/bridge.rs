@@ -1,0 +1,503 @@
+//! Bridges in the event loop: each configured bridge owns at most one
+//! outgoing socket in the slab. Until the remote's CONNACK the loop speaks
+//! for it (CONNECT, keep alive); from then on the core sees that socket as
+//! the bridge's local client (`broker::bridge`), and the loop only maps
+//! topics (`crate::bridge`) and drops what the core answers its synthetic
+//! CONNECT and SUBSCRIBE with.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Token};
+
+use super::stream::Stream;
+use super::{Connection, EventLoop, listen};
+use crate::bridge::{self as link, Backoff, KeepAlive, KeepAliveAction};
+use crate::broker::bridge::BridgeLocal;
+use crate::broker::{CloseReason, ConnId, Outbound};
+use crate::codec::{self, Message, Packet, PacketId, TopicName, reason};
+use crate::config::bridge::{Bridge, StartType};
+
+/// One configured bridge and where it stands.
+pub(super) struct BridgeRun {
+    pub config: Bridge,
+    state: State,
+    address: usize,
+    backoff: Backoff,
+    /// The first attempt was made (the initial local `0` is published then).
+    started: bool,
+    /// Cleared when the remote refused protocol level | 0x80.
+    try_private: bool,
+}
+
+enum State {
+    /// No socket; the next attempt at `at` (`None`: never again).
+    Waiting {
+        at: Option<Instant>,
+    },
+    /// TCP connect in progress, or CONNECT sent; given up at `deadline`.
+    Connecting {
+        conn: ConnId,
+        deadline: Instant,
+        connect_sent: bool,
+    },
+    Up {
+        conn: ConnId,
+        keepalive: KeepAlive,
+    },
+}
+
+impl BridgeRun {
+    pub fn new(config: Bridge, seed: u64) -> BridgeRun {
+        BridgeRun {
+            backoff: Backoff::new(config.restart_timeout, seed),
+            try_private: config.try_private,
+            config,
+            state: State::Waiting {
+                at: Some(Instant::now()),
+            },
+            address: 0,
+            started: false,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match &self.state {
+            State::Waiting { at } => *at,
+            State::Connecting { deadline, .. } => Some(*deadline),
+            State::Up { keepalive, .. } => Some(keepalive.deadline()),
+        }
+    }
+
+    fn local_state_topic(&self) -> Option<TopicName> {
+        self.config
+            .notifications
+            .then(|| self.config.notification_topic.clone())
+    }
+}
+
+/// The 3.x CONNACK refusals as mosquitto logs them.
+fn refusal_text(version: codec::ProtocolVersion, code: u8) -> String {
+    if version.is_v5() {
+        return match code {
+            reason::v5::RETAIN_NOT_SUPPORTED => "retain not available (will retry)".into(),
+            reason::v5::QOS_NOT_SUPPORTED => "QoS not supported (will retry)".into(),
+            c => format!("reason code {c}"),
+        };
+    }
+    match code {
+        1 => "unacceptable protocol version",
+        2 => "identifier rejected",
+        3 => "broker unavailable",
+        4 => "bad user name or password",
+        5 => "not authorised",
+        _ => "unknown reason",
+    }
+    .into()
+}
+
+impl EventLoop {
+    /// The bridges to run; they start on the first loop turn.
+    pub fn set_bridges(&mut self, bridges: Vec<Bridge>) {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        self.bridges = bridges
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| BridgeRun::new(b, seed.wrapping_add(i as u64)))
+            .collect();
+    }
+
+    pub(super) fn bridge_deadline(&self) -> Option<Instant> {
+        self.bridges.iter().filter_map(BridgeRun::deadline).min()
+    }
+
+    /// Timed bridge work: attempts due, CONNACKs overdue, keep alive.
+    pub(super) fn bridge_tick(&mut self, now: Instant) {
+        for i in 0..self.bridges.len() {
+            let b = &mut self.bridges[i];
+            match &mut b.state {
+                State::Waiting { at: Some(at) } if now >= *at => self.bridge_attempt(i, now),
+                State::Connecting { conn, deadline, .. } if now >= *deadline => {
+                    let conn = *conn;
+                    let reason = CloseReason::Io("Connection timed out".into());
+                    self.lost(conn, reason, now);
+                }
+                State::Up { conn, keepalive } => match keepalive.poll(now) {
+                    KeepAliveAction::Nothing => {}
+                    KeepAliveAction::SendPing => {
+                        let conn = *conn;
+                        self.bridge_send(conn, &Packet::Pingreq);
+                    }
+                    KeepAliveAction::GiveUp => {
+                        let conn = *conn;
+                        self.lost(conn, CloseReason::KeepAliveTimeout, now);
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// Opens the socket to the current address.
+    fn bridge_attempt(&mut self, i: usize, now: Instant) {
+        let b = &mut self.bridges[i];
+        if !b.started {
+            b.started = true;
+            if let Some(topic) = b.local_state_topic() {
+                self.broker
+                    .bridge_state(&topic, false, None, now, &mut self.actions);
+            }
+        }
+        let b = &mut self.bridges[i];
+        let address = b.config.addresses[b.address % b.config.addresses.len()].clone();
+        crate::notice!("Connecting bridge {} ({address})", b.config.name);
+        let bind = b.config.bind_address.clone();
+        let stream = match open(&address.host, address.port, bind.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("Error creating bridge: {e}.");
+                self.bridge_retry(i, now);
+                return;
+            }
+        };
+        let version = b.config.protocol_version;
+        let keepalive = Duration::from_secs(u64::from(b.config.keepalive));
+        let entry = self.conns.vacant_entry();
+        let id = entry.key();
+        let mut conn = Connection {
+            stream: Stream::Tcp(stream),
+            pending: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            version: Some(version),
+            closing: false,
+            writable_registered: true,
+            listener_index: u32::MAX,
+            layered: None,
+            connect_deferred: false,
+            dropping: false,
+            serial: self.next_serial,
+            bridge: Some(i as u32),
+        };
+        self.next_serial += 1;
+        if let Err(e) = self.poll.registry().register(
+            &mut conn.stream,
+            Token(id),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::error!("Error creating bridge: {e}.");
+            self.bridge_retry(i, now);
+            return;
+        }
+        entry.insert(conn);
+        self.bridges[i].state = State::Connecting {
+            conn: id,
+            deadline: now + keepalive,
+            connect_sent: false,
+        };
+    }
+
+    /// Schedules the next attempt (or none, for `start_type once`), on the
+    /// next address.
+    fn bridge_retry(&mut self, i: usize, now: Instant) {
+        let b = &mut self.bridges[i];
+        b.address = (b.address + 1) % b.config.addresses.len().max(1);
+        if !b.config.round_robin {
+            // Back to the primary address first, as mosquitto prefers it.
+            b.address = 0;
+        }
+        let at = match b.config.start_type {
+            StartType::Once => None,
+            StartType::Automatic | StartType::Lazy => Some(now + b.backoff.next_delay()),
+        };
+        b.state = State::Waiting { at };
+    }
+
+    /// The bridge whose socket `id` is, if it is one.
+    pub(super) fn bridge_of(&self, id: ConnId) -> Option<usize> {
+        self.conns.get(id)?.bridge.map(|b| b as usize)
+    }
+
+    /// An event on a bridge socket whose TCP connect was pending: send the
+    /// CONNECT once it completed. Returns false when the attempt failed (the
+    /// socket is gone).
+    pub(super) fn bridge_socket_event(&mut self, id: ConnId, now: Instant) -> bool {
+        let Some(i) = self.bridge_of(id) else {
+            return true;
+        };
+        let State::Connecting {
+            connect_sent: false,
+            ..
+        } = self.bridges[i].state
+        else {
+            return true;
+        };
+        let Some(conn) = self.conns.get(id) else {
+            return true;
+        };
+        let Stream::Tcp(tcp) = &conn.stream else {
+            return true;
+        };
+        match tcp.take_error() {
+            Ok(Some(e)) | Err(e) => {
+                self.lost(id, CloseReason::Io(listen::strerror(&e)), now);
+                return false;
+            }
+            Ok(None) => {}
+        }
+        if tcp.peer_addr().is_err() {
+            return true;
+        }
+        let b = &self.bridges[i];
+        let mut connect = link::connect_packet(&b.config);
+        connect.bridge &= b.try_private;
+        log::debug!("Bridge {} sending CONNECT", b.config.remote_clientid);
+        if let State::Connecting { connect_sent, .. } = &mut self.bridges[i].state {
+            *connect_sent = true;
+        }
+        self.bridge_send(id, &Packet::Connect(Box::new(connect)));
+        true
+    }
+
+    /// Encodes a packet of the loop's own straight into a bridge socket's
+    /// output.
+    fn bridge_send(&mut self, id: ConnId, packet: &Packet) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let version = conn.version.unwrap_or(codec::ProtocolVersion::V311);
+        if conn.out.len() == conn.out_pos {
+            self.dirty.push(id);
+        }
+        codec::encode(packet, version, &mut conn.out);
+        if let Some(i) = conn.bridge
+            && let Some(State::Up { keepalive, .. }) =
+                self.bridges.get_mut(i as usize).map(|b| &mut b.state)
+        {
+            keepalive.sent(Instant::now());
+        }
+    }
+
+    /// A packet from a bridge's remote broker.
+    pub(super) fn bridge_packet(&mut self, i: usize, id: ConnId, packet: Packet, now: Instant) {
+        match &mut self.bridges[i].state {
+            State::Connecting {
+                connect_sent: true, ..
+            } => match packet {
+                Packet::Connack(c) if c.code == 0 => self.bridge_up(i, id, now),
+                Packet::Connack(c) => {
+                    let b = &mut self.bridges[i];
+                    let version = b.config.protocol_version;
+                    if !version.is_v5() && c.code == 1 {
+                        b.try_private = false;
+                    }
+                    log::error!("Connection Refused: {}", refusal_text(version, c.code));
+                    self.lost(id, CloseReason::Quiet, now);
+                }
+                _ => self.lost(id, CloseReason::ProtocolError, now),
+            },
+            State::Up { keepalive, .. } => {
+                keepalive.received();
+                match packet {
+                    Packet::Publish(mut p) => {
+                        if let Some(topic) = link::remap_in(&self.bridges[i].config, &p.topic) {
+                            p.topic = topic;
+                        }
+                        self.broker
+                            .handle_packet(id, Packet::Publish(p), now, &mut self.actions);
+                    }
+                    p @ (Packet::Puback(_)
+                    | Packet::Pubrec(_)
+                    | Packet::Pubrel(_)
+                    | Packet::Pubcomp(_)) => {
+                        self.broker.handle_packet(id, p, now, &mut self.actions);
+                    }
+                    Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => {}
+                    Packet::Disconnect(_) => self.lost(id, CloseReason::ClosedByPeer, now),
+                    _ => self.lost(id, CloseReason::ProtocolError, now),
+                }
+            }
+            _ => self.lost(id, CloseReason::ProtocolError, now),
+        }
+    }
+
+    /// The remote accepted the CONNECT: open the local side, then subscribe
+    /// on the remote.
+    fn bridge_up(&mut self, i: usize, id: ConnId, now: Instant) {
+        let b = &mut self.bridges[i];
+        log::debug!(
+            "Received CONNACK on connection {}.",
+            b.config.local_clientid
+        );
+        b.backoff.reset();
+        b.state = State::Up {
+            conn: id,
+            keepalive: KeepAlive::new(b.config.keepalive, now),
+        };
+        let config = &self.bridges[i].config;
+        for (filter, _) in link::local_subscriptions(config) {
+            log::debug!(
+                "Bridge {} doing local SUBSCRIBE on topic {filter}",
+                config.local_clientid
+            );
+        }
+        // SUBSCRIBE ids must not collide with the local session's in-flight
+        // PUBLISH ids, which the core numbers upwards: count down from the top.
+        let in_flight = self.broker.inflight_ids(&config.local_clientid);
+        let mut next = u16::MAX;
+        let packets = link::remote_subscriptions(config, || {
+            while in_flight.iter().any(|p| p.get() == next) {
+                next -= 1;
+            }
+            let id = PacketId::new(next).unwrap_or(PacketId::MIN);
+            next = next.saturating_sub(1).max(1);
+            id
+        });
+        let subscriptions = link::local_subscriptions(config);
+        let peer = self
+            .conns
+            .get(id)
+            .and_then(|c| c.stream.peer_addr().ok())
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
+        let local = BridgeLocal {
+            client_id: &config.local_clientid,
+            clean_start: config.local_clean_session,
+            version: config.protocol_version,
+            subscriptions: &subscriptions,
+            remote_state: (config.notifications && !config.notifications_local_only)
+                .then(|| config.notification_topic.clone()),
+            local_state: config
+                .notifications
+                .then(|| config.notification_topic.clone()),
+        };
+        for p in &packets {
+            if let Packet::Subscribe(s) = p {
+                for (f, o) in &s.filters {
+                    log::debug!(
+                        "Bridge {} sending SUBSCRIBE (Mid: {}, Topic: {f}, QoS: {}, Options: 0x{:02x})",
+                        config.local_clientid,
+                        s.packet_id,
+                        o.qos.as_u8(),
+                        u8::from(o.no_local) << 2 | u8::from(o.retain_as_published) << 3
+                    );
+                }
+            }
+        }
+        self.broker
+            .bridge_connected(id, peer, local, now, &mut self.actions);
+        for p in &packets {
+            self.bridge_send(id, p);
+        }
+    }
+
+    /// A bridge socket went away: schedule the next attempt.
+    pub(super) fn bridge_closed(
+        &mut self,
+        i: usize,
+        id: ConnId,
+        reason: &CloseReason,
+        now: Instant,
+    ) {
+        let Some(b) = self.bridges.get(i) else {
+            return;
+        };
+        let ours = match &b.state {
+            State::Connecting { conn, .. } | State::Up { conn, .. } => *conn == id,
+            State::Waiting { .. } => false,
+        };
+        if !ours {
+            return;
+        }
+        if let State::Connecting { .. } = b.state
+            && let CloseReason::Io(e) = reason
+        {
+            log::error!("Error creating bridge: {e}.");
+        }
+        self.bridge_retry(i, now);
+    }
+}
+
+/// What the core sends bridge `i`, as its remote must see it (`None`: not
+/// for the remote at all); also counts as traffic for the keep alive.
+pub(super) fn outbound(
+    bridges: &mut [BridgeRun],
+    i: usize,
+    outbound: Outbound,
+) -> Option<Outbound> {
+    let b = bridges.get_mut(i)?;
+    if let State::Up { keepalive, .. } = &mut b.state {
+        keepalive.sent(Instant::now());
+    }
+    let config = &b.config;
+    match outbound {
+        Outbound::Publish(mut p) => {
+            if let Some(topic) = link::remap_out(config, p.message.topic.as_str())
+                && let Ok(topic) = TopicName::new(topic)
+            {
+                let m = &p.message;
+                p.message = Rc::new(Message {
+                    topic,
+                    payload: m.payload.clone(),
+                    qos: m.qos,
+                    retain: m.retain,
+                    properties: m.properties.clone(),
+                    expires_at: m.expires_at,
+                });
+                p.topic_skip = 0;
+            }
+            if !config.outgoing_retain {
+                p.retain = false;
+            }
+            Some(Outbound::Publish(p))
+        }
+        Outbound::Packet(p) if !crate::broker::bridge::is_for_remote(&p) => None,
+        other => Some(other),
+    }
+}
+
+/// A non-blocking TCP connect to `host:port`, from `bind` if given.
+fn open(host: &str, port: u16, bind: Option<&str>) -> io::Result<mio::net::TcpStream> {
+    let ip = super::resolve::resolve(host)
+        .ok()
+        .and_then(|ips| ips.into_iter().next())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("Unable to resolve bridge address {host}"),
+            )
+        })?;
+    let addr = SocketAddr::new(ip, port);
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    if let Some(bind) = bind {
+        let ip: IpAddr = super::resolve::resolve(bind)
+            .ok()
+            .and_then(|ips| ips.into_iter().find(|i| i.is_ipv4() == addr.is_ipv4()))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("Unable to resolve bridge_bind_address {bind}"),
+                )
+            })?;
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc_einprogress()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(mio::net::TcpStream::from_std(socket.into()))
+}
+
+/// EINPROGRESS on Linux: a non-blocking connect has started.
+const fn libc_einprogress() -> i32 {
+    115
+}
