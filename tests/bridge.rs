@@ -1,0 +1,272 @@
+//! Bridges (`connection` sections) against Debian's mosquitto 2.0.11 in both
+//! roles: culex bridging to mosquitto, mosquitto bridging to culex, and
+//! culex to culex. Clients are raw sockets that assert exact topics,
+//! payloads and retain flags.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Culex, MOSQUITTO, Raw};
+use culex::codec::ProtocolVersion;
+
+type Msg = (String, String, bool);
+
+fn msg(topic: &str, payload: &str, retain: bool) -> Msg {
+    (topic.to_string(), payload.to_string(), retain)
+}
+
+/// A broker without a bridge: the remote end.
+const REMOTE: &str = "listener {port} 127.0.0.1\nallow_anonymous true\n";
+
+/// A broker bridging `local/#` both ways to `remote/#` of the broker on
+/// `remote_port`, as client id `c1`.
+fn bridging(remote_port: u16, extra: &str) -> String {
+    format!(
+        "listener {{port}} 127.0.0.1\nallow_anonymous true\n\
+         connection b1\naddress 127.0.0.1:{remote_port}\nclientid c1\n\
+         topic # both 1 local/ remote/\nrestart_timeout 1\n{extra}"
+    )
+}
+
+fn require_mosquitto() {
+    assert!(
+        Path::new(MOSQUITTO).exists(),
+        "mosquitto is not installed: run scripts/test"
+    );
+}
+
+/// Subscribes on `port` and waits (bounded) until `want` arrives.
+fn wait_for(port: u16, filter: &str, want: &Msg, within: Duration) -> Raw {
+    let mut raw = Raw::login(port, ProtocolVersion::V311, "waiter", None);
+    raw.subscribe(&[(filter, 1)]);
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let got = raw.collect_until(Duration::from_millis(200), Duration::from_millis(400));
+        if got.contains(want) {
+            return raw;
+        }
+    }
+    panic!("{want:?} never arrived on port {port}");
+}
+
+/// Messages on `raw` until it has been quiet for a while.
+fn drain(raw: &mut Raw) -> Vec<Msg> {
+    raw.collect_until(Duration::from_millis(700), Duration::from_secs(5))
+}
+
+/// The scenario every pairing must pass: state `1` on both sides, a
+/// message each way with its topic mapped, nothing echoed back, retained
+/// messages kept retained, unmapped topics not forwarded.
+fn exercise(local: u16, remote: u16) {
+    let state = msg("$SYS/broker/connection/c1/state", "1", true);
+    wait_for(
+        local,
+        "$SYS/broker/connection/#",
+        &state,
+        Duration::from_secs(10),
+    );
+    wait_for(
+        remote,
+        "$SYS/broker/connection/#",
+        &state,
+        Duration::from_secs(10),
+    );
+
+    let mut on_local = Raw::login(local, ProtocolVersion::V311, "on-local", None);
+    on_local.subscribe(&[("#", 1)]);
+    let mut on_remote = Raw::login(remote, ProtocolVersion::V311, "on-remote", None);
+    on_remote.subscribe(&[("#", 1)]);
+
+    let mut p = Raw::login(local, ProtocolVersion::V311, "pub-local", None);
+    assert_eq!(p.publish("local/a", b"out", 1, false), Some(0));
+    let mut q = Raw::login(remote, ProtocolVersion::V311, "pub-remote", None);
+    assert_eq!(q.publish("remote/b", b"in", 1, false), Some(0));
+    assert_eq!(q.publish("other/c", b"stays", 0, false), None);
+
+    let mut got_local = drain(&mut on_local);
+    let mut got_remote = drain(&mut on_remote);
+    got_local.sort();
+    got_remote.sort();
+    assert_eq!(
+        got_local,
+        vec![msg("local/a", "out", false), msg("local/b", "in", false)],
+        "local side"
+    );
+    assert_eq!(
+        got_remote,
+        vec![
+            msg("other/c", "stays", false),
+            msg("remote/a", "out", false),
+            msg("remote/b", "in", false)
+        ],
+        "remote side"
+    );
+
+    // Retained both ways: stored retained on the far side.
+    assert_eq!(p.publish("local/kept", b"L", 1, true), Some(0));
+    assert_eq!(q.publish("remote/held", b"R", 1, true), Some(0));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut late = Raw::login(remote, ProtocolVersion::V311, "late-remote", None);
+    late.subscribe(&[("remote/kept", 0)]);
+    assert_eq!(drain(&mut late), vec![msg("remote/kept", "L", true)]);
+    let mut late = Raw::login(local, ProtocolVersion::V311, "late-local", None);
+    late.subscribe(&[("local/held", 0)]);
+    assert_eq!(drain(&mut late), vec![msg("local/held", "R", true)]);
+}
+
+#[test]
+fn culex_bridges_to_mosquitto() {
+    require_mosquitto();
+    let remote = Culex::start_program(MOSQUITTO, REMOTE, &[]);
+    let local = Culex::start(&bridging(remote.port, ""));
+    exercise(local.port, remote.port);
+    local.wait_log(&format!("Connecting bridge b1 (127.0.0.1:{})", remote.port));
+    // mosquitto knows it is talking to a bridge (protocol level | 0x80).
+    remote.wait_log("New bridge connected from 127.0.0.1:");
+    assert!(remote.log_text().contains(" as c1 (p2, c0, k60)."));
+}
+
+#[test]
+fn mosquitto_bridges_to_culex() {
+    require_mosquitto();
+    let remote = Culex::start(REMOTE);
+    let local = Culex::start_program(MOSQUITTO, &bridging(remote.port, ""), &[]);
+    exercise(local.port, remote.port);
+    remote.wait_log("New bridge connected from 127.0.0.1:");
+    assert!(remote.log_text().contains(" as c1 (p2, c0, k60)."));
+}
+
+#[test]
+fn culex_bridges_to_culex() {
+    let remote = Culex::start(REMOTE);
+    let local = Culex::start(&bridging(remote.port, ""));
+    exercise(local.port, remote.port);
+}
+
+#[test]
+fn mqtt5_bridge_to_mosquitto() {
+    require_mosquitto();
+    let remote = Culex::start_program(MOSQUITTO, REMOTE, &[]);
+    let local = Culex::start(&bridging(remote.port, "bridge_protocol_version mqttv50\n"));
+    exercise(local.port, remote.port);
+    remote.wait_log(" as c1 (p5, c0, k60).");
+}
+
+/// Starts `program` on an existing config file (a restart on the same port).
+fn spawn(program: &str, conf: &Path, log: &Path) -> Child {
+    let child = Command::new(program)
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    child
+}
+
+#[test]
+fn state_goes_to_0_and_back_and_queued_messages_survive_a_remote_restart() {
+    require_mosquitto();
+    let remote_conf = format!("{REMOTE}persistence true\npersistence_location {{dir}}/\n");
+    let mut remote = Culex::start_program(MOSQUITTO, &remote_conf, &[]);
+    let local = Culex::start(&bridging(remote.port, ""));
+    let up = msg("$SYS/broker/connection/c1/state", "1", true);
+    let mut watcher = wait_for(
+        local.port,
+        "$SYS/broker/connection/#",
+        &up,
+        Duration::from_secs(10),
+    );
+
+    // A durable subscriber on the remote, offline while the remote restarts.
+    let mut durable = Raw::connect(remote.port);
+    durable.send(&clean_false_connect("durable"));
+    assert!(matches!(
+        durable.recv(),
+        Some(culex::codec::Packet::Connack(_))
+    ));
+    durable.subscribe(&[("remote/#", 1)]);
+    durable.shutdown();
+
+    assert!(remote.stop().success());
+    let down = drain(&mut watcher);
+    assert_eq!(
+        down,
+        vec![msg("$SYS/broker/connection/c1/state", "0", false)]
+    );
+    // Queued in the bridge's durable local session while the remote is away.
+    let mut p = Raw::login(local.port, ProtocolVersion::V311, "pub-local", None);
+    assert_eq!(p.publish("local/while-down", b"queued", 1, false), Some(0));
+
+    let conf = remote.path("culex.conf");
+    let mut restarted = spawn(MOSQUITTO, &conf, &remote.path("restart.log"));
+    let again = watcher.collect_until(Duration::from_secs(5), Duration::from_secs(8));
+    assert_eq!(
+        again,
+        vec![msg("$SYS/broker/connection/c1/state", "1", false)]
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut durable = Raw::connect(remote.port);
+    durable.send(&clean_false_connect("durable"));
+    assert!(matches!(durable.recv(), Some(culex::codec::Packet::Connack(c)) if c.session_present));
+    assert_eq!(
+        drain(&mut durable),
+        vec![msg("remote/while-down", "queued", false)]
+    );
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+}
+
+fn clean_false_connect(id: &str) -> culex::codec::Packet {
+    let mut p = common::connect_packet(ProtocolVersion::V311, id, None);
+    if let culex::codec::Packet::Connect(c) = &mut p {
+        c.clean_start = false;
+    }
+    p
+}
+
+#[test]
+fn killed_bridge_leaves_its_will_on_the_remote() {
+    require_mosquitto();
+    let remote = Culex::start_program(MOSQUITTO, REMOTE, &[]);
+    let mut local = Culex::start(&bridging(remote.port, ""));
+    let up = msg("$SYS/broker/connection/c1/state", "1", true);
+    let mut watcher = wait_for(
+        remote.port,
+        "$SYS/broker/connection/#",
+        &up,
+        Duration::from_secs(10),
+    );
+    if let Some(mut child) = local.child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(
+        drain(&mut watcher),
+        vec![msg("$SYS/broker/connection/c1/state", "0", false)]
+    );
+}
+
+#[test]
+fn bridge_options_culex_does_not_implement_are_named() {
+    // TLS to the remote is refused (never plaintext where TLS was asked for).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        "connection b\naddress 127.0.0.1\ntopic #\nbridge_cafile /etc/ssl/ca.pem\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["-c", conf.to_str().expect("utf-8"), "--test-config"])
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("'bridge_cafile'"), "{text}");
+    assert!(text.contains("Error found at"), "{text}");
+}
