@@ -157,14 +157,13 @@ fn mqtt5_bridge_to_mosquitto() {
 
 /// Starts `program` on an existing config file (a restart on the same port).
 fn spawn(program: &str, conf: &Path, log: &Path) -> Child {
-    let child = Command::new(program)
+    Command::new(program)
         .arg("-c")
         .arg(conf)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("log"))
         .spawn()
-        .expect("spawn");
-    child
+        .expect("spawn")
 }
 
 #[test]
