@@ -269,3 +269,42 @@ fn bridge_options_culex_does_not_implement_are_named() {
     assert!(text.contains("'bridge_cafile'"), "{text}");
     assert!(text.contains("Error found at"), "{text}");
 }
+
+#[test]
+fn messages_queue_before_the_remote_was_ever_reached() {
+    require_mosquitto();
+    let remote_port = common::free_port();
+    let local = Culex::start(&bridging(remote_port, ""));
+    // Nobody listens there yet: the attempt fails and is logged.
+    local.wait_log("Error creating bridge: Connection refused.");
+    let mut p = Raw::login(local.port, ProtocolVersion::V311, "pub-local", None);
+    assert_eq!(p.publish("local/early", b"first", 1, false), Some(0));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("remote.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {remote_port} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .expect("write");
+    let mut remote = spawn(MOSQUITTO, &conf, &dir.path().join("remote.log"));
+    let up = msg("$SYS/broker/connection/c1/state", "1", true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", remote_port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut watcher = Raw::login(remote_port, ProtocolVersion::V311, "watch", None);
+    watcher.subscribe(&[("remote/#", 1), ("$SYS/broker/connection/#", 1)]);
+    let got = watcher.collect_until(Duration::from_secs(4), Duration::from_secs(8));
+    let _ = remote.kill();
+    let _ = remote.wait();
+    assert!(
+        got.contains(&msg("remote/early", "first", false)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&up) || got.contains(&msg("$SYS/broker/connection/c1/state", "1", false)),
+        "{got:?}"
+    );
+}

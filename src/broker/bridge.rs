@@ -17,7 +17,8 @@ use crate::codec::{
 };
 
 use super::connections::{Conn, ConnId};
-use super::session::{Delivery, PendingWill};
+use super::session::{Delivery, NEVER, PendingWill, Session};
+use super::subscriptions::Subscriber;
 use super::{Action, Broker, ListenerId};
 
 /// How the local side of a bridge connects.
@@ -41,6 +42,44 @@ impl Broker {
     /// no limits, no security (see `may_read`/`may_write`).
     pub fn bridge_listener(&self) -> ListenerId {
         self.bridge_listener
+    }
+
+    /// At start-up, before the first connection: a bridge with a durable
+    /// local side (`local_cleansession false`) gets its session and local
+    /// subscriptions now, as mosquitto subscribes before connecting, so
+    /// messages for the remote queue even while it was never reached. A
+    /// session restored from `mosquitto.db` is adopted as the bridge's.
+    pub fn bridge_prepare(&mut self, local: &BridgeLocal, now: Instant) {
+        self.now = now;
+        if let Some(&key) = self.by_client_id.get(local.client_id) {
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.listener = self.bridge_listener;
+            }
+            return;
+        }
+        if local.clean_start {
+            return;
+        }
+        let client_id: Rc<str> = local.client_id.into();
+        let mut s = Session::new(client_id.clone(), self.bridge_listener, local.version);
+        s.expiry_interval = NEVER;
+        s.disconnected_at = Some(now);
+        let key = self.sessions.insert(s);
+        self.by_client_id.insert(client_id, key);
+        for (filter, qos) in local.subscriptions {
+            let options = bridge_options(*qos);
+            self.subs.subscribe(
+                filter,
+                Subscriber {
+                    session: key,
+                    options,
+                    id: None,
+                },
+            );
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.subscriptions.insert(filter.clone(), (options, None));
+            }
+        }
     }
 
     /// The remote broker accepted the bridge's CONNECT on `conn`: open the
@@ -102,15 +141,7 @@ impl Broker {
             let filters = local
                 .subscriptions
                 .iter()
-                .map(|(f, qos)| {
-                    let options = SubscriptionOptions {
-                        qos: *qos,
-                        no_local: true,
-                        retain_as_published: true,
-                        retain_handling: RetainHandling::SendAlways,
-                    };
-                    (f.clone(), options)
-                })
+                .map(|(f, qos)| (f.clone(), bridge_options(*qos)))
                 .collect();
             let sub = Subscribe {
                 packet_id: std::num::NonZeroU16::MIN,
@@ -140,6 +171,17 @@ impl Broker {
             .and_then(|c| self.conns.get(&c))
             .and_then(|c| c.session);
         self.route(&message, publisher, out);
+    }
+}
+
+/// The local side never gets back what it published, and keeps the retain
+/// flag of what it forwards.
+fn bridge_options(qos: Qos) -> SubscriptionOptions {
+    SubscriptionOptions {
+        qos,
+        no_local: true,
+        retain_as_published: true,
+        retain_handling: RetainHandling::SendAlways,
     }
 }
 

@@ -105,6 +105,12 @@ impl EventLoop {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1);
+        let now = Instant::now();
+        for b in &bridges {
+            let subscriptions = link::local_subscriptions(b);
+            self.broker
+                .bridge_prepare(&local_side(b, &subscriptions), now);
+        }
         self.bridges = bridges
             .into_iter()
             .enumerate()
@@ -364,17 +370,7 @@ impl EventLoop {
             .get(id)
             .and_then(|c| c.stream.peer_addr().ok())
             .unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
-        let local = BridgeLocal {
-            client_id: &config.local_clientid,
-            clean_start: config.local_clean_session,
-            version: config.protocol_version,
-            subscriptions: &subscriptions,
-            remote_state: (config.notifications && !config.notifications_local_only)
-                .then(|| config.notification_topic.clone()),
-            local_state: config
-                .notifications
-                .then(|| config.notification_topic.clone()),
-        };
+        let local = local_side(config, &subscriptions);
         for p in &packets {
             if let Packet::Subscribe(s) = p {
                 for (f, o) in &s.filters {
@@ -457,6 +453,24 @@ pub(super) fn outbound(
         }
         Outbound::Packet(p) if !crate::broker::bridge::is_for_remote(&p) => None,
         other => Some(other),
+    }
+}
+
+/// How the core should see a bridge's local side.
+fn local_side<'a>(
+    config: &'a Bridge,
+    subscriptions: &'a [(codec::TopicFilter, codec::Qos)],
+) -> BridgeLocal<'a> {
+    BridgeLocal {
+        client_id: &config.local_clientid,
+        clean_start: config.local_clean_session,
+        version: config.protocol_version,
+        subscriptions,
+        remote_state: (config.notifications && !config.notifications_local_only)
+            .then(|| config.notification_topic.clone()),
+        local_state: config
+            .notifications
+            .then(|| config.notification_topic.clone()),
     }
 }
 
