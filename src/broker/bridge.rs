@@ -19,7 +19,7 @@ use crate::codec::{
 use super::connections::{Conn, ConnId};
 use super::session::{Delivery, NEVER, PendingWill, Session};
 use super::subscriptions::Subscriber;
-use super::{Action, Broker, ListenerId};
+use super::{Action, Broker, ListenerId, Outbound};
 
 /// How the local side of a bridge connects.
 pub struct BridgeLocal<'a> {
@@ -148,7 +148,20 @@ impl Broker {
                 filters,
                 properties: Properties::default(),
             };
+            let from = out.len();
             self.handle_subscribe(conn, key, sub, out);
+            // The SUBACK answers our own synthetic SUBSCRIBE: nobody to send it to.
+            let mut i = from;
+            while i < out.len() {
+                match &out[i] {
+                    Action::Send(c, Outbound::Packet(p))
+                        if *c == conn && matches!(**p, Packet::Suback(_)) =>
+                    {
+                        out.remove(i);
+                    }
+                    _ => i += 1,
+                }
+            }
         }
     }
 

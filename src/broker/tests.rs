@@ -920,3 +920,143 @@ fn max_inflight_bytes_bounds_the_window_by_payload_size() {
         vec!["dddddddddddddddd"]
     );
 }
+
+fn bridge_local<'a>(
+    subs: &'a [(TopicFilter, Qos)],
+    state: Option<&str>,
+) -> super::bridge::BridgeLocal<'a> {
+    super::bridge::BridgeLocal {
+        client_id: "local.c1",
+        clean_start: false,
+        version: ProtocolVersion::V311,
+        subscriptions: subs,
+        remote_state: state.map(|t| crate::codec::TopicName::new(t).unwrap()),
+        local_state: state.map(|t| crate::codec::TopicName::new(t).unwrap()),
+    }
+}
+
+#[test]
+fn bridge_local_side_is_trusted_and_never_echoed() {
+    let mut h = Harness::new();
+    let subs = [(TopicFilter::new("out/#").unwrap(), Qos::AtLeastOnce)];
+    let state = "$SYS/broker/connection/c1/state";
+    let peer = "127.0.0.1:1883".parse().unwrap();
+    let mut out = Vec::new();
+    h.broker
+        .bridge_connected(9, peer, bridge_local(&subs, Some(state)), h.now, &mut out);
+    // No CONNACK or SUBACK for the synthetic packets; the remote gets the
+    // `1` state first, retained.
+    assert_eq!(connack_code(&out), None);
+    assert!(!out.iter().any(
+        |a| matches!(a, Action::Send(_, Outbound::Packet(p)) if matches!(**p, Packet::Suback(_)))
+    ));
+    assert_eq!(
+        publishes(&out),
+        vec![(9, state.to_string(), "1".to_string(), 1, true, Some(1))]
+    );
+    // It may publish `$SYS` (what a remote forwards), and does not get its
+    // own messages back; local subscribers do.
+    h.connect_with(2, connect("watcher", ProtocolVersion::V311, true));
+    let _ = h.packet(
+        2,
+        Packet::Subscribe(Subscribe {
+            packet_id: pid(1),
+            filters: vec![(
+                TopicFilter::new("#").unwrap(),
+                SubscriptionOptions::with_qos(Qos::AtMostOnce),
+            )],
+            properties: Properties::default(),
+        }),
+    );
+    let a = h.packet(
+        9,
+        Packet::Publish(publish("out/x", "from-remote", Qos::AtLeastOnce, false)),
+    );
+    assert_eq!(
+        publishes(&a),
+        vec![(
+            2,
+            "out/x".to_string(),
+            "from-remote".to_string(),
+            0,
+            false,
+            None
+        )]
+    );
+    h.subscribe(2, "$SYS/remote/#", Qos::AtMostOnce);
+    let a = h.packet(
+        9,
+        Packet::Publish(publish("$SYS/remote/up", "1", Qos::AtMostOnce, false)),
+    );
+    assert_eq!(
+        publishes(&a),
+        vec![(
+            2,
+            "$SYS/remote/up".to_string(),
+            "1".to_string(),
+            0,
+            false,
+            None
+        )]
+    );
+    // A local publish goes to the bridge with its retain flag kept.
+    h.connect_with(3, connect("pub", ProtocolVersion::V311, true));
+    let a = h.publish(3, "out/y", "to-remote", Qos::AtLeastOnce, true);
+    assert!(publishes(&a).contains(&(
+        9,
+        "out/y".to_string(),
+        "to-remote".to_string(),
+        1,
+        true,
+        Some(2)
+    )));
+    // Losing the remote publishes the local `0` (the local side's will).
+    h.subscribe(2, "$SYS/broker/connection/#", Qos::AtMostOnce);
+    let a = h.lost(9);
+    assert_eq!(
+        publishes(&a),
+        vec![(2, state.to_string(), "0".to_string(), 0, false, None)]
+    );
+}
+
+#[test]
+fn bridge_prepare_queues_for_a_remote_never_reached() {
+    let mut h = Harness::new();
+    let subs = [(TopicFilter::new("out/#").unwrap(), Qos::AtLeastOnce)];
+    h.broker.bridge_prepare(&bridge_local(&subs, None), h.now);
+    h.connect(3, "pub", true);
+    assert!(publishes(&h.publish(3, "out/q", "queued", Qos::AtLeastOnce, false)).is_empty());
+    let peer = "127.0.0.1:1883".parse().unwrap();
+    let mut out = Vec::new();
+    h.broker
+        .bridge_connected(9, peer, bridge_local(&subs, None), h.now, &mut out);
+    assert_eq!(
+        publishes(&out),
+        vec![(
+            9,
+            "out/q".to_string(),
+            "queued".to_string(),
+            1,
+            false,
+            Some(1)
+        )]
+    );
+}
+
+#[test]
+fn a_v3_mosquitto_bridge_is_not_sent_its_own_messages() {
+    let mut h = Harness::new();
+    let mut c = connect("remote-bridge", ProtocolVersion::V311, false);
+    c.bridge = true;
+    h.connect_with(1, c);
+    h.subscribe(1, "t/#", Qos::AtLeastOnce);
+    let a = h.publish(1, "t/x", "mine", Qos::AtLeastOnce, true);
+    assert!(publishes(&a).is_empty());
+    // Others' messages arrive with their retain flag (retain as published).
+    h.connect(2, "other", true);
+    let a = h.publish(2, "t/y", "theirs", Qos::AtLeastOnce, true);
+    assert_eq!(
+        publishes(&a),
+        vec![(1, "t/y".to_string(), "theirs".to_string(), 1, true, Some(1))]
+    );
+}
