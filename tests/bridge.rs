@@ -308,3 +308,25 @@ fn messages_queue_before_the_remote_was_ever_reached() {
         "{got:?}"
     );
 }
+
+#[test]
+fn test_config_prints_each_bridge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        "listener 1883\nconnection up\naddress 10.0.0.1 10.0.0.2:8883\nclientid site7\nround_robin true\ntopic sensors/# out 1 \"\" site7/\ntopic cmd/# in 2 \"\" site7/\nstart_type lazy\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["-c", conf.to_str().expect("utf-8"), "--test-config"])
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Bridge up to 10.0.0.1:1883 10.0.0.2:8883 (mqttv311) as site7, locally local.site7: sensors/# -> site7/sensors/# (QoS 1), cmd/# <- site7/cmd/# (QoS 2)"),
+        "{text}"
+    );
+}

@@ -188,6 +188,34 @@ pub fn effective_listener_settings(config: &Config) -> Vec<String> {
             file(&l.security.acl_file),
         ));
     }
+    for b in &config.bridges {
+        let addresses: Vec<String> = b.addresses.iter().map(ToString::to_string).collect();
+        lines.push(format!(
+            "Bridge {} to {} ({}) as {}, locally {}: {}",
+            b.name,
+            addresses.join(" "),
+            crate::bridge::version_name(b.protocol_version),
+            b.remote_clientid,
+            b.local_clientid,
+            b.topics
+                .iter()
+                .map(|t| {
+                    let dir = match t.direction {
+                        config::bridge::Direction::In => "<-",
+                        config::bridge::Direction::Out => "->",
+                        config::bridge::Direction::Both => "<->",
+                    };
+                    format!(
+                        "{} {dir} {} (QoS {})",
+                        t.local_filter,
+                        t.remote_filter,
+                        t.qos.as_u8()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     lines
 }
 
