@@ -20,6 +20,22 @@ use crate::broker::{CloseReason, ConnId, Outbound};
 use crate::codec::{self, Message, Packet, PacketId, TopicName, reason};
 use crate::config::bridge::{Bridge, StartType};
 
+/// Which bridge a socket belongs to: 4 bytes, and an `Option` of it too,
+/// so plain connections pay nothing for it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BridgeIndex(std::num::NonZeroU32);
+
+impl BridgeIndex {
+    fn new(i: usize) -> BridgeIndex {
+        let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        BridgeIndex(std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MAX))
+    }
+
+    pub fn get(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
 /// One configured bridge and where it stands.
 pub(super) struct BridgeRun {
     pub config: Bridge,
@@ -188,7 +204,7 @@ impl EventLoop {
             connect_deferred: false,
             dropping: false,
             serial: self.next_serial,
-            bridge: Some(i as u32),
+            bridge: Some(BridgeIndex::new(i)),
         };
         self.next_serial += 1;
         if let Err(e) = self.poll.registry().register(
@@ -226,7 +242,7 @@ impl EventLoop {
 
     /// The bridge whose socket `id` is, if it is one.
     pub(super) fn bridge_of(&self, id: ConnId) -> Option<usize> {
-        self.conns.get(id)?.bridge.map(|b| b as usize)
+        self.conns.get(id)?.bridge.map(BridgeIndex::get)
     }
 
     /// An event on a bridge socket whose TCP connect was pending: send the
@@ -283,7 +299,7 @@ impl EventLoop {
         codec::encode(packet, version, &mut conn.out);
         if let Some(i) = conn.bridge
             && let Some(State::Up { keepalive, .. }) =
-                self.bridges.get_mut(i as usize).map(|b| &mut b.state)
+                self.bridges.get_mut(i.get()).map(|b| &mut b.state)
         {
             keepalive.sent(Instant::now());
         }

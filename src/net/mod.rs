@@ -84,7 +84,7 @@ struct Connection {
     /// QoS 0 output is being dropped (logged once per episode).
     dropping: bool,
     /// An outgoing bridge socket: the index of its bridge.
-    bridge: Option<u32>,
+    bridge: Option<bridge::BridgeIndex>,
 }
 
 struct Layered {
@@ -565,7 +565,7 @@ impl EventLoop {
                     if !self.conns.contains(id) {
                         break;
                     }
-                    self.bridge_packet(i as usize, id, packet, now);
+                    self.bridge_packet(i.get(), id, packet, now);
                 }
             }
             self.apply_actions();
@@ -677,7 +677,7 @@ impl EventLoop {
                 *count = count.saturating_sub(1);
             }
             if let Some(i) = conn.bridge {
-                self.bridge_closed(i as usize, id, &CloseReason::Quiet, Instant::now());
+                self.bridge_closed(i.get(), id, &CloseReason::Quiet, Instant::now());
             }
         }
     }
@@ -690,12 +690,10 @@ impl EventLoop {
                     let bridge = self.conns.get(id).and_then(|c| c.bridge);
                     let outbound = match bridge {
                         None => outbound,
-                        Some(i) => {
-                            match bridge::outbound(&mut self.bridges, i as usize, outbound) {
-                                Some(o) => o,
-                                None => continue,
-                            }
-                        }
+                        Some(i) => match bridge::outbound(&mut self.bridges, i.get(), outbound) {
+                            Some(o) => o,
+                            None => continue,
+                        },
                     };
                     let Some(conn) = self.conns.get_mut(id) else {
                         continue;
