@@ -5,6 +5,7 @@
 //! output buffer, which is written once per loop turn. WRITABLE interest is
 //! registered only while a connection has output the kernel did not take.
 
+pub mod dns;
 pub mod layer;
 pub mod listen;
 pub mod resolve;
