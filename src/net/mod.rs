@@ -6,6 +6,7 @@
 //! registered only while a connection has output the kernel did not take.
 
 mod bridge;
+pub mod dns;
 pub mod layer;
 pub mod listen;
 pub mod resolve;
