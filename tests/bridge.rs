@@ -332,3 +332,63 @@ fn test_config_prints_each_bridge() {
         "{text}"
     );
 }
+
+/// A bridge whose `address` is a DNS name, resolved through the event loop
+/// against a name server from `/etc/resolv.conf`: both are private to a
+/// network and mount namespace (needs root, as the test command runs).
+#[test]
+fn bridge_address_resolved_over_dns() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::world_readable(dir.path());
+    let d = dir.path().display().to_string();
+    let (lport, rport) = (18831, 18832);
+    std::fs::write(dir.path().join("resolv.conf"), "nameserver 127.0.0.1\n").expect("write");
+    std::fs::write(
+        dir.path().join("remote.conf"),
+        format!("listener {rport} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("local.conf"),
+        format!(
+            "listener {lport} 127.0.0.1\nallow_anonymous true\n\
+             connection b1\naddress remote.bridge.test:{rport}\nclientid c1\n\
+             topic # out 1 local/ remote/\n"
+        ),
+    )
+    .expect("write");
+    let dns = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/fake_dns.py");
+    let script = format!(
+        "ip link set lo up || exit 98\n\
+         mount --bind {d}/resolv.conf /etc/resolv.conf || exit 99\n\
+         python3 {dns} 12 & D=$!\n\
+         {MOSQUITTO} -c {d}/remote.conf 2>/dev/null & M=$!\n\
+         sleep 0.5\n\
+         {BIN} -c {d}/local.conf 2>{d}/culex.log & P=$!\n\
+         mosquitto_sub -p {rport} -t remote/# -C 1 -W 8 > {d}/got.txt & S=$!\n\
+         sleep 2\n\
+         mosquitto_pub -p {lport} -t local/x -m via-dns -q 1\n\
+         wait $S\n\
+         kill $P $M $D\n\
+         wait\n"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "-n", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let log = std::fs::read_to_string(dir.path().join("culex.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "unshare -m -n needs root: {}\n{log}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::fs::read_to_string(dir.path().join("got.txt")).unwrap_or_default();
+    assert_eq!(got, "via-dns\n", "{log}");
+    assert!(
+        log.contains(&format!(
+            "Connecting bridge b1 (remote.bridge.test:{rport})"
+        )),
+        "{log}"
+    );
+}

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
 
+use super::DNS_BASE;
+use super::dns_lookup::{Lookup, Progress};
 use super::stream::Stream;
 use super::{Connection, EventLoop, listen};
 use crate::bridge::{self as link, Backoff, KeepAlive, KeepAliveAction};
@@ -53,6 +55,11 @@ enum State {
     Waiting {
         at: Option<Instant>,
     },
+    /// The remote's host name is being looked up in DNS.
+    Resolving {
+        lookup: Box<Lookup>,
+        port: u16,
+    },
     /// TCP connect in progress, or CONNECT sent; given up at `deadline`.
     Connecting {
         conn: ConnId,
@@ -82,6 +89,7 @@ impl BridgeRun {
     fn deadline(&self) -> Option<Instant> {
         match &self.state {
             State::Waiting { at } => *at,
+            State::Resolving { lookup, .. } => Some(lookup.deadline()),
             State::Connecting { deadline, .. } => Some(*deadline),
             State::Up { keepalive, .. } => Some(keepalive.deadline()),
         }
@@ -144,6 +152,10 @@ impl EventLoop {
             let b = &mut self.bridges[i];
             match &mut b.state {
                 State::Waiting { at: Some(at) } if now >= *at => self.bridge_attempt(i, now),
+                State::Resolving { lookup, .. } if now >= lookup.deadline() => {
+                    let progress = lookup.tick(self.poll.registry(), now);
+                    self.bridge_resolved(i, progress, now);
+                }
                 State::Connecting { conn, deadline, .. } if now >= *deadline => {
                     let conn = *conn;
                     let reason = CloseReason::Io("Connection timed out".into());
@@ -178,8 +190,75 @@ impl EventLoop {
         let b = &mut self.bridges[i];
         let address = b.config.addresses[b.address % b.config.addresses.len()].clone();
         crate::notice!("Connecting bridge {} ({address})", b.config.name);
+        // Numeric, /etc/hosts or localhost at once; DNS through the loop.
+        if let Some(ip) = super::resolve::resolve(&address.host)
+            .ok()
+            .and_then(|ips| ips.into_iter().next())
+        {
+            return self.bridge_connect(i, SocketAddr::new(ip, address.port), now);
+        }
+        let conf = super::dns::ResolvConf::load();
+        let token = Token(DNS_BASE - i);
+        match Lookup::start(&address.host, conf, self.poll.registry(), token, now) {
+            Ok(lookup) => {
+                self.bridges[i].state = State::Resolving {
+                    lookup: Box::new(lookup),
+                    port: address.port,
+                };
+            }
+            Err(e) => {
+                log::error!(
+                    "Error creating bridge: Unable to resolve bridge address {}: {e}.",
+                    address.host
+                );
+                self.bridge_retry(i, now);
+            }
+        }
+    }
+
+    /// An event on bridge `i`'s DNS socket.
+    pub(super) fn bridge_dns_event(&mut self, i: usize, now: Instant) {
+        if let Some(State::Resolving { lookup, .. }) = self.bridges.get_mut(i).map(|b| &mut b.state)
+        {
+            let progress = lookup.readable(self.poll.registry(), now);
+            self.bridge_resolved(i, progress, now);
+        }
+    }
+
+    /// A DNS lookup ended: connect to the first address, or try later.
+    fn bridge_resolved(&mut self, i: usize, progress: Progress, now: Instant) {
+        let Progress::Done(result) = progress else {
+            return;
+        };
+        let b = &mut self.bridges[i];
+        let State::Resolving { lookup, port } = &mut b.state else {
+            return;
+        };
+        lookup.close(self.poll.registry());
+        let port = *port;
+        let host = &b.config.addresses[b.address % b.config.addresses.len()].host;
+        match result {
+            Ok(ips) if !ips.is_empty() => {
+                self.bridge_connect(i, SocketAddr::new(ips[0], port), now)
+            }
+            Ok(_) => {
+                log::error!(
+                    "Error creating bridge: Unable to resolve bridge address {host}: host has no address."
+                );
+                self.bridge_retry(i, now);
+            }
+            Err(e) => {
+                log::error!("Error creating bridge: Unable to resolve bridge address {host}: {e}.");
+                self.bridge_retry(i, now);
+            }
+        }
+    }
+
+    /// Opens the socket to `addr`.
+    fn bridge_connect(&mut self, i: usize, addr: SocketAddr, now: Instant) {
+        let b = &mut self.bridges[i];
         let bind = b.config.bind_address.clone();
-        let stream = match open(&address.host, address.port, bind.as_deref()) {
+        let stream = match open(addr, bind.as_deref()) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("Error creating bridge: {e}.");
@@ -420,7 +499,7 @@ impl EventLoop {
         };
         let ours = match &b.state {
             State::Connecting { conn, .. } | State::Up { conn, .. } => *conn == id,
-            State::Waiting { .. } => false,
+            State::Waiting { .. } | State::Resolving { .. } => false,
         };
         if !ours {
             return;
@@ -490,18 +569,8 @@ fn local_side<'a>(
     }
 }
 
-/// A non-blocking TCP connect to `host:port`, from `bind` if given.
-fn open(host: &str, port: u16, bind: Option<&str>) -> io::Result<mio::net::TcpStream> {
-    let ip = super::resolve::resolve(host)
-        .ok()
-        .and_then(|ips| ips.into_iter().next())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("Unable to resolve bridge address {host}"),
-            )
-        })?;
-    let addr = SocketAddr::new(ip, port);
+/// A non-blocking TCP connect to `addr`, from `bind` if given.
+fn open(addr: SocketAddr, bind: Option<&str>) -> io::Result<mio::net::TcpStream> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_nonblocking(true)?;

@@ -3,13 +3,12 @@
 //! culex ships as one statically linked executable (`scripts/build-static`),
 //! where glibc's `getaddrinfo` cannot load the NSS modules it needs (see
 //! [`super::resolve`]). A bridge's `address` is usually a DNS name, so this
-//! is a small stub resolver of its own, in the order [`lookup`] follows:
-//!
-//! 1. a numeric IPv4 or IPv6 address, `/etc/hosts` and `localhost`, exactly
-//!    as for bind addresses ([`super::resolve::resolve`]);
-//! 2. DNS over UDP: an A query and then an AAAA query to each `nameserver`
-//!    of `/etc/resolv.conf` in turn, `attempts` rounds, within about five
-//!    seconds in all. IPv4 addresses come first.
+//! is a small stub resolver of its own. A bridge first tries a numeric
+//! address, `/etc/hosts` and `localhost`, exactly as for bind addresses
+//! ([`super::resolve::resolve`]); then DNS over UDP, driven by the event
+//! loop ([`super::dns_lookup::Lookup`]): the A and AAAA queries to each
+//! `nameserver` of `/etc/resolv.conf` in turn, `attempts` rounds, within
+//! about five seconds in all. IPv4 addresses come first.
 //!
 //! Deliberately left out, as a bridge connects to one well-known host:
 //!
@@ -29,10 +28,8 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::time::{Duration, Instant};
-
-use super::resolve;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
 
 /// Where the name servers are listed.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -81,7 +78,7 @@ const RCODE_NXDOMAIN: u8 = 3;
 
 /// Large enough for any UDP answer; one without EDNS0 is at most 512
 /// bytes, but a server may send more and `recv` silently cuts datagrams.
-const RECV_BUFFER: usize = 4096;
+pub(super) const RECV_BUFFER: usize = 4096;
 
 /// The parts of `/etc/resolv.conf` this resolver uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -575,16 +572,6 @@ impl fmt::Display for LookupError {
     }
 }
 
-impl LookupError {
-    /// The name servers agree on these; asking another would not help.
-    fn is_final(&self) -> bool {
-        matches!(
-            self,
-            LookupError::NotFound | LookupError::NoAddress | LookupError::InvalidName(_)
-        )
-    }
-}
-
 impl From<ResponseError> for LookupError {
     fn from(e: ResponseError) -> LookupError {
         match e {
@@ -600,140 +587,13 @@ impl From<io::Error> for LookupError {
     }
 }
 
-/// The addresses of `host`, IPv4 first: numeric, `/etc/hosts` and
-/// `localhost` as for bind addresses, else DNS with `/etc/resolv.conf`.
-/// Blocks for up to [`LOOKUP_BUDGET`].
-pub fn lookup(host: &str) -> Result<Vec<IpAddr>, LookupError> {
-    if let Ok(found) = resolve::resolve(host) {
-        return Ok(found);
-    }
-    query(host, &ResolvConf::load())
-}
-
-/// [`lookup`] with the hosts file's text and the resolver configuration
-/// given (tests, or a caller that read them once).
-pub fn lookup_with(host: &str, conf: &ResolvConf, hosts: &str) -> Result<Vec<IpAddr>, LookupError> {
-    if let Ok(found) = resolve::resolve_with(host, hosts) {
-        return Ok(found);
-    }
-    query(host, conf)
-}
-
-/// DNS alone: `attempts` rounds over the name servers until one answers
-/// for sure, within [`LOOKUP_BUDGET`].
-pub fn query(host: &str, conf: &ResolvConf) -> Result<Vec<IpAddr>, LookupError> {
-    // Refuse a bad name before any datagram is sent.
-    encode_name(host).map_err(LookupError::InvalidName)?;
-    let deadline = Instant::now() + LOOKUP_BUDGET;
-    let mut last = LookupError::Timeout;
-    for _ in 0..conf.attempts.max(1) {
-        for &server in &conf.nameservers {
-            if Instant::now() >= deadline {
-                return Err(last);
-            }
-            match ask_server(server, host, conf.timeout, deadline) {
-                Ok(addrs) => return Ok(addrs),
-                Err(e) if e.is_final() => return Err(e),
-                Err(e) => {
-                    log::debug!("DNS lookup of {host} at {server}: {e}");
-                    last = e;
-                }
-            }
-        }
-    }
-    Err(last)
-}
-
-/// The A and then the AAAA query to one server, on one socket. An AAAA
-/// query that fails does not spoil the A answer: many servers mishandle
-/// AAAA, and an IPv4 address is what most bridges need.
-fn ask_server(
-    server: SocketAddr,
-    host: &str,
-    timeout: Duration,
-    deadline: Instant,
-) -> Result<Vec<IpAddr>, LookupError> {
-    let socket = connect(server)?;
-    let mut addrs = exchange(&socket, host, QType::A, timeout, deadline)?;
-    match exchange(&socket, host, QType::Aaaa, timeout, deadline) {
-        Ok(v6) => {
-            for addr in v6 {
-                if !addrs.contains(&addr) {
-                    addrs.push(addr);
-                }
-            }
-        }
-        Err(e) if addrs.is_empty() => return Err(e),
-        Err(_) => {}
-    }
-    // Either query may carry the other family's records.
-    addrs.sort_by_key(|a| a.is_ipv6());
-    if addrs.is_empty() {
-        Err(LookupError::NoAddress)
-    } else {
-        Ok(addrs)
-    }
-}
-
-/// A UDP socket on an ephemeral port, connected so the kernel drops
-/// datagrams from anyone but `server`.
-fn connect(server: SocketAddr) -> io::Result<UdpSocket> {
-    let local = match server {
-        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-    };
-    let socket = UdpSocket::bind(local)?;
-    socket.connect(server)?;
-    Ok(socket)
-}
-
-/// Sends one query and waits for its answer until `timeout` or `deadline`,
-/// whichever is first, skipping datagrams that answer something else.
-fn exchange(
-    socket: &UdpSocket,
-    host: &str,
-    qtype: QType,
-    timeout: Duration,
-    deadline: Instant,
-) -> Result<Vec<IpAddr>, LookupError> {
-    let query = Query::new(random_id(), host, qtype).map_err(LookupError::InvalidName)?;
-    socket.send(&query.to_bytes())?;
-    let until = deadline.min(Instant::now() + timeout);
-    let mut buf = vec![0; RECV_BUFFER];
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(LookupError::Timeout);
-        }
-        socket.set_read_timeout(Some(left))?;
-        let len = match socket.recv(&mut buf) {
-            Ok(len) => len,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(LookupError::Timeout);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let Some(datagram) = buf.get(..len) else {
-            continue;
-        };
-        match query.parse_response(datagram) {
-            Ok(addrs) => return Ok(addrs),
-            Err(e) if e.is_stray() || len < HEADER_LEN => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::resolve;
     use super::*;
+    use std::net::UdpSocket;
     use std::thread::JoinHandle;
+    use std::time::Instant;
 
     fn ips(v: &[&str]) -> Vec<IpAddr> {
         v.iter().map(|s| s.parse().unwrap()).collect()
@@ -1276,6 +1136,32 @@ mod tests {
         }
     }
 
+    /// The loop's [`Lookup`](super::super::dns_lookup::Lookup) driven to
+    /// its end on a private poll, after the hosts file.
+    fn lookup_with(host: &str, conf: &ResolvConf, hosts: &str) -> Result<Vec<IpAddr>, LookupError> {
+        use super::super::dns_lookup::{Lookup, Progress};
+        if let Ok(found) = resolve::resolve_with(host, hosts) {
+            return Ok(found);
+        }
+        let mut poll = mio::Poll::new().unwrap();
+        let token = mio::Token(0);
+        let mut lookup = Lookup::start(host, conf.clone(), poll.registry(), token, Instant::now())?;
+        let mut events = mio::Events::with_capacity(4);
+        loop {
+            let wait = lookup.deadline().saturating_duration_since(Instant::now());
+            poll.poll(&mut events, Some(wait)).unwrap();
+            let now = Instant::now();
+            let progress = if events.is_empty() {
+                lookup.tick(poll.registry(), now)
+            } else {
+                lookup.readable(poll.registry(), now)
+            };
+            if let Progress::Done(result) = progress {
+                return result;
+            }
+        }
+    }
+
     #[test]
     fn lookup_asks_a_then_aaaa() {
         let (addr, server) = fake_server(2, a_only);
@@ -1343,11 +1229,11 @@ mod tests {
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(200), "{took:?}");
         assert!(took < Duration::from_secs(2), "{took:?}");
-        // One A query per attempt; none answered, so no AAAA.
+        // The A and AAAA queries go out together, once per attempt.
         let mut buf = [0; 512];
         silent.set_nonblocking(true).unwrap();
         let queries = std::iter::from_fn(|| silent.recv(&mut buf).ok()).count();
-        assert_eq!(queries, 2);
+        assert_eq!(queries, 4);
     }
 
     #[test]
@@ -1374,7 +1260,7 @@ mod tests {
         );
         server.join().unwrap();
         let (addr, server) = fake_server(1, |query| vec![reply(query, OK | 2, &[])]);
-        let conf2 = conf(&[addr], Duration::from_secs(2));
+        let conf2 = conf(&[addr], Duration::from_millis(300));
         assert_eq!(
             lookup_with("broken.example", &conf2, ""),
             Err(LookupError::BadResponse(ResponseError::Rcode(2)))
@@ -1400,11 +1286,6 @@ mod tests {
         assert_eq!(
             lookup_with("a..b", &nobody, hosts),
             Err(LookupError::InvalidName(NameError::EmptyLabel))
-        );
-        assert_eq!(
-            lookup("192.0.2.200"),
-            Ok(ips(&["192.0.2.200"])),
-            "a literal never reads a file"
         );
     }
 }

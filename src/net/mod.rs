@@ -7,6 +7,7 @@
 
 mod bridge;
 pub mod dns;
+mod dns_lookup;
 pub mod layer;
 pub mod listen;
 pub mod resolve;
@@ -33,6 +34,9 @@ use layer::{Layer, LayerError};
 /// keys (connections) start at 0.
 const SIGNAL_TOKEN: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX - 1;
+/// Bridge `i`'s DNS socket is `DNS_BASE - i`: far below any listener and
+/// far above any slab key.
+const DNS_BASE: usize = usize::MAX - (1 << 20);
 
 /// Bytes read per `read` call into the shared scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
@@ -341,6 +345,9 @@ impl EventLoop {
                     }
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t, now);
+                    }
+                    Token(t) if t > DNS_BASE - self.bridges.len() && t <= DNS_BASE => {
+                        self.bridge_dns_event(DNS_BASE - t, now);
                     }
                     Token(conn) => {
                         if !self.bridge_socket_event(conn, now) {
