@@ -35,6 +35,9 @@ pub struct BridgeLocal<'a> {
     /// The state topic published locally: `1` now and, as the local side's
     /// will, `0` whenever the remote connection is lost.
     pub local_state: Option<TopicName>,
+    /// The remote's CONNACK limits (5.0): what the core may send the bridge.
+    pub receive_maximum: Option<u16>,
+    pub maximum_packet_size: Option<u32>,
 }
 
 impl Broker {
@@ -103,6 +106,8 @@ impl Broker {
         if local.version.is_v5() && !local.clean_start {
             properties.session_expiry_interval = Some(u32::MAX);
         }
+        properties.receive_maximum = local.receive_maximum;
+        properties.maximum_packet_size = local.maximum_packet_size;
         let connect = Connect {
             version: local.version,
             bridge: true,

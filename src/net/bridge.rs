@@ -48,6 +48,8 @@ pub(super) struct BridgeRun {
     started: bool,
     /// Cleared when the remote refused protocol level | 0x80.
     try_private: bool,
+    /// The remote takes retained messages (a 5.0 CONNACK may say not).
+    remote_retain: bool,
 }
 
 enum State {
@@ -83,6 +85,7 @@ impl BridgeRun {
             },
             address: 0,
             started: false,
+            remote_retain: true,
         }
     }
 
@@ -390,7 +393,7 @@ impl EventLoop {
             State::Connecting {
                 connect_sent: true, ..
             } => match packet {
-                Packet::Connack(c) if c.code == 0 => self.bridge_up(i, id, now),
+                Packet::Connack(c) if c.code == 0 => self.bridge_up(i, id, &c, now),
                 Packet::Connack(c) => {
                     let b = &mut self.bridges[i];
                     let version = b.config.protocol_version;
@@ -429,16 +432,26 @@ impl EventLoop {
 
     /// The remote accepted the CONNECT: open the local side, then subscribe
     /// on the remote.
-    fn bridge_up(&mut self, i: usize, id: ConnId, now: Instant) {
+    fn bridge_up(&mut self, i: usize, id: ConnId, connack: &codec::Connack, now: Instant) {
         let b = &mut self.bridges[i];
+        // A 5.0 remote's limits: no higher QoS than it takes, no retain
+        // flag if it has no retained messages (as mosquitto's bridge).
+        let limits = &connack.properties;
+        let max_qos = limits
+            .maximum_qos
+            .and_then(codec::Qos::from_u8)
+            .unwrap_or(codec::Qos::ExactlyOnce);
+        b.remote_retain = limits.retain_available != Some(0);
         log::debug!(
             "Received CONNACK on connection {}.",
             b.config.local_clientid
         );
         b.backoff.reset();
+        // A 5.0 remote may impose its own keep alive (Server Keep Alive).
+        let keepalive = limits.server_keep_alive.unwrap_or(b.config.keepalive);
         b.state = State::Up {
             conn: id,
-            keepalive: KeepAlive::new(b.config.keepalive, now),
+            keepalive: KeepAlive::new(keepalive, now),
         };
         let config = &self.bridges[i].config;
         for (filter, _) in link::local_subscriptions(config) {
@@ -451,7 +464,7 @@ impl EventLoop {
         // PUBLISH ids, which the core numbers upwards: count down from the top.
         let in_flight = self.broker.inflight_ids(&config.local_clientid);
         let mut next = u16::MAX;
-        let packets = link::remote_subscriptions(config, || {
+        let mut packets = link::remote_subscriptions(config, || {
             while in_flight.iter().any(|p| p.get() == next) {
                 next -= 1;
             }
@@ -459,13 +472,25 @@ impl EventLoop {
             next = next.saturating_sub(1).max(1);
             id
         });
-        let subscriptions = link::local_subscriptions(config);
+        for p in &mut packets {
+            if let Packet::Subscribe(s) = p {
+                for (_, o) in &mut s.filters {
+                    o.qos = o.qos.min(max_qos);
+                }
+            }
+        }
+        let subscriptions: Vec<_> = link::local_subscriptions(config)
+            .into_iter()
+            .map(|(f, q)| (f, q.min(max_qos)))
+            .collect();
         let peer = self
             .conns
             .get(id)
             .and_then(|c| c.stream.peer_addr().ok())
             .unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
-        let local = local_side(config, &subscriptions);
+        let mut local = local_side(config, &subscriptions);
+        local.receive_maximum = limits.receive_maximum;
+        local.maximum_packet_size = limits.maximum_packet_size;
         for p in &packets {
             if let Packet::Subscribe(s) = p {
                 for (f, o) in &s.filters {
@@ -541,7 +566,7 @@ pub(super) fn outbound(
                 });
                 p.topic_skip = 0;
             }
-            if !config.outgoing_retain {
+            if !config.outgoing_retain || !b.remote_retain {
                 p.retain = false;
             }
             Some(Outbound::Publish(p))
@@ -566,6 +591,8 @@ fn local_side<'a>(
         local_state: config
             .notifications
             .then(|| config.notification_topic.clone()),
+        receive_maximum: None,
+        maximum_packet_size: None,
     }
 }
 
