@@ -253,12 +253,12 @@ fn killed_bridge_leaves_its_will_on_the_remote() {
 
 #[test]
 fn bridge_options_culex_does_not_implement_are_named() {
-    // TLS to the remote is refused (never plaintext where TLS was asked for).
+    // TLS-PSK is refused (never plaintext where TLS was asked for).
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("c.conf");
     std::fs::write(
         &conf,
-        "connection b\naddress 127.0.0.1\ntopic #\nbridge_cafile /etc/ssl/ca.pem\n",
+        "connection b\naddress 127.0.0.1\ntopic #\nbridge_identity me\nbridge_psk 0123\n",
     )
     .expect("write");
     let out = Command::new(BIN)
@@ -268,7 +268,7 @@ fn bridge_options_culex_does_not_implement_are_named() {
     let text =
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.contains("'bridge_cafile'"), "{text}");
+    assert!(text.contains("'bridge_identity'"), "{text}");
     assert!(text.contains("Error found at"), "{text}");
 }
 
@@ -308,6 +308,79 @@ fn messages_queue_before_the_remote_was_ever_reached() {
     assert!(
         got.contains(&up) || got.contains(&msg("$SYS/broker/connection/c1/state", "1", false)),
         "{got:?}"
+    );
+}
+
+/// A test CA with a broker certificate for 127.0.0.1 and localhost, a
+/// bridge client certificate, and an unrelated CA, as (name, PEM) files.
+fn tls_files() -> Vec<(&'static str, Vec<u8>)> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose, SanType,
+    };
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
+    };
+    let leaf = |issuer: &CertifiedIssuer<'static, KeyPair>, cn: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let cert = params.signed_by(&key, issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    };
+    let test_ca = ca("culex bridge test CA");
+    let other = ca("some other CA");
+    let (server, server_key) = leaf(&test_ca, "remote");
+    let (client, client_key) = leaf(&test_ca, "bridge-b1");
+    vec![
+        ("ca.pem", test_ca.pem().into_bytes()),
+        ("other-ca.pem", other.pem().into_bytes()),
+        ("server.pem", server.into_bytes()),
+        ("server.key", server_key.into_bytes()),
+        ("client.pem", client.into_bytes()),
+        ("client.key", client_key.into_bytes()),
+    ]
+}
+
+fn borrowed<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'a [u8])> {
+    files.iter().map(|(n, d)| (*n, d.as_slice())).collect()
+}
+
+/// mosquitto with a plain listener on `{port}` for the test clients and a
+/// TLS listener on `{port2}` that requires a client certificate from the
+/// test CA, for the bridge.
+const TLS_REMOTE: &str = "per_listener_settings false\nallow_anonymous true\n\
+    listener {port} 127.0.0.1\n\
+    listener {port2} 127.0.0.1\ncafile {dir}/ca.pem\ncertfile {dir}/server.pem\n\
+    keyfile {dir}/server.key\nrequire_certificate true\n";
+
+#[test]
+fn culex_bridges_to_mosquitto_over_tls() {
+    require_mosquitto();
+    let files = tls_files();
+    let remote = Culex::start_program(MOSQUITTO, TLS_REMOTE, &borrowed(&files));
+    let tls = "bridge_cafile {dir}/ca.pem\nbridge_certfile {dir}/client.pem\n\
+               bridge_keyfile {dir}/client.key\n";
+    let local = Culex::start_with(&bridging(remote.port2, tls), &borrowed(&files));
+    exercise(local.port, remote.port);
+    // It went to the TLS listener, which refuses anything but TLS with a
+    // certificate of the test CA.
+    remote.wait_log("New bridge connected from 127.0.0.1:");
+    assert!(remote.log_text().contains(" as c1 (p2, c0, k60)."));
+    assert!(
+        !local.log_text().contains("TLS error"),
+        "{}",
+        local.log_text()
     );
 }
 
@@ -390,5 +463,93 @@ fn bridge_address_resolved_over_dns() {
             "Connecting bridge b1 (remote.bridge.test:{rport})"
         )),
         "{log}"
+    );
+}
+
+#[test]
+fn mqtt5_bridge_over_tls_by_host_name() {
+    require_mosquitto();
+    let files = tls_files();
+    let remote = Culex::start_program(MOSQUITTO, TLS_REMOTE, &borrowed(&files));
+    // `localhost`: SNI and the host name check use the name.
+    let conf = format!(
+        "listener {{port}} 127.0.0.1\nallow_anonymous true\n\
+         connection b1\naddress localhost:{}\nclientid c1\n\
+         topic # both 1 local/ remote/\nrestart_timeout 1\nbridge_protocol_version mqttv50\n\
+         bridge_capath {{dir}}\nbridge_certfile {{dir}}/client.pem\nbridge_keyfile {{dir}}/client.key\n\
+         bridge_tls_version tlsv1.3\n",
+        remote.port2
+    );
+    let local = Culex::start_with(&conf, &borrowed(&files));
+    exercise(local.port, remote.port);
+    remote.wait_log(" as c1 (p5, c0, k60).");
+}
+
+#[test]
+fn a_remote_with_a_certificate_from_another_ca_gets_nothing() {
+    require_mosquitto();
+    let files = tls_files();
+    let remote = Culex::start_program(MOSQUITTO, TLS_REMOTE, &borrowed(&files));
+    let tls = "bridge_cafile {dir}/other-ca.pem\nbridge_certfile {dir}/client.pem\n\
+               bridge_keyfile {dir}/client.key\n";
+    let local = Culex::start_with(&bridging(remote.port2, tls), &borrowed(&files));
+    let want = format!(
+        "Bridge b1 (127.0.0.1:{}): TLS error: the remote broker's certificate was rejected: it is not signed by a CA in bridge_cafile/bridge_capath.",
+        remote.port2
+    );
+    local.wait_log(&want);
+
+    let mut on_remote = Raw::login(remote.port, ProtocolVersion::V311, "on-remote", None);
+    on_remote.subscribe(&[("#", 1)]);
+    let mut on_local = Raw::login(local.port, ProtocolVersion::V311, "on-local", None);
+    on_local.subscribe(&[("local/#", 1)]);
+    let mut p = Raw::login(local.port, ProtocolVersion::V311, "pub-local", None);
+    assert_eq!(p.publish("local/a", b"out", 1, false), Some(0));
+    let mut q = Raw::login(remote.port, ProtocolVersion::V311, "pub-remote", None);
+    assert_eq!(q.publish("remote/b", b"in", 1, false), Some(0));
+    // Only what was published on each side itself, after another attempt
+    // (restart_timeout 1) has failed the same way.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(drain(&mut on_remote), vec![msg("remote/b", "in", false)]);
+    assert_eq!(drain(&mut on_local), vec![msg("local/a", "out", false)]);
+    let log = local.log_text();
+    assert!(log.matches(&want).count() >= 2, "{log}");
+    // The remote never saw an MQTT packet from the bridge: no CONNECT in
+    // clear, no bridge session.
+    let remote_log = remote.log_text();
+    assert!(!remote_log.contains("New bridge connected"), "{remote_log}");
+    assert!(!remote_log.contains(" as c1 "), "{remote_log}");
+}
+
+#[test]
+fn unreadable_bridge_tls_files_stop_culex_at_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nconnection b1\naddress 127.0.0.1:8883\ntopic #\n\
+             bridge_cafile {0}/missing-ca.pem\n",
+            dir.path().display()
+        ),
+    )
+    .expect("write");
+    common::world_readable(dir.path());
+    let out = common::run_culex(&["-c", conf.to_str().expect("utf-8")], dir.path());
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    let ca = format!("{}/missing-ca.pem", dir.path().display());
+    assert!(
+        text.contains(&format!(
+            "Error: Unable to load CA certificates, check bridge_cafile \"{ca}\"."
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Error: Bridge b1: Unable to read bridge_cafile \"{ca}\": No such file or directory."
+        )),
+        "{text}"
     );
 }

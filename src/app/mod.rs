@@ -41,6 +41,9 @@ pub enum StartupError {
     Exit(i32),
     /// A command-line misuse (exit 3).
     Usage(String),
+    /// A bridge's TLS files cannot be used (exit 3, as for the
+    /// configuration): mosquitto's line, then culex's detail.
+    BridgeTls(Vec<String>),
 }
 
 impl StartupError {
@@ -50,7 +53,7 @@ impl StartupError {
             StartupError::PasswordFile(e) => e.exit_code(),
             StartupError::AclFile(_, e) => e.exit_code(),
             StartupError::Listen(_) | StartupError::Io(_) | StartupError::Database(_) => 1,
-            StartupError::Unsupported(_) | StartupError::Usage(_) => 3,
+            StartupError::Unsupported(_) | StartupError::Usage(_) | StartupError::BridgeTls(_) => 3,
             StartupError::Exit(code) => *code,
         }
     }
@@ -69,6 +72,7 @@ impl StartupError {
             }
             StartupError::Exit(_) => Vec::new(),
             StartupError::Usage(m) => vec![m.clone()],
+            StartupError::BridgeTls(lines) => lines.clone(),
         }
     }
 }
@@ -278,6 +282,9 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
     let mut saver = persistence::Saver::new(config.persistence.clone(), std::time::Instant::now());
     saver.restore(&mut broker)?;
 
+    // Read as the user mosquitto would read them with (after dropping
+    // privileges), but once, before any socket opens.
+    let bridges = settings::bridges_with_tls(&config)?;
     let mut bound = Vec::new();
     for spec in listen_specs(&config)? {
         bound.extend(net::listen::open(&spec).map_err(StartupError::Listen)?);
@@ -291,7 +298,7 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
     let mut event_loop = EventLoop::new(broker, bound, signals)
         .map_err(|e| StartupError::Io(format!("Error: {e}")))?;
     event_loop.set_global_max_connections(config.limits.global_max_connections);
-    event_loop.set_bridges(config.bridges.clone());
+    event_loop.set_bridges(bridges);
     log::info!("{} running", cli::version_line());
     // systemd Type=notify (Debian's unit) waits for this.
     let _ = crate::sys::notify::ready();

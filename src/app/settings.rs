@@ -1,10 +1,12 @@
 //! Translating the typed configuration into what each layer consumes: the
 //! broker core's settings, the sockets to open, the log sink.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::{self, BrokerSettings, ListenerSettings};
 use crate::codec::ProtocolVersion;
+use crate::config::bridge::Bridge;
 use crate::config::{Config, Listener, LogDest, LogTypes, Logging, Protocol, SocketDomain};
 use crate::logging::{LogType, sink};
 use crate::net::tls;
@@ -130,6 +132,23 @@ pub fn transport(config: &Config, l: &Listener) -> Result<Vec<TransportLayer>, S
         }));
     }
     Ok(layers)
+}
+
+/// Each bridge with its TLS client configuration, if it uses TLS: every
+/// bridge file is read here, so a broken one stops start-up.
+#[allow(clippy::type_complexity)]
+pub fn bridges_with_tls(
+    config: &Config,
+) -> Result<Vec<(Bridge, Option<Arc<rustls::ClientConfig>>)>, StartupError> {
+    config
+        .bridges
+        .iter()
+        .map(|b| {
+            let tls =
+                tls::bridge_client_config(b).map_err(|e| StartupError::BridgeTls(e.lines()))?;
+            Ok((b.clone(), tls))
+        })
+        .collect()
 }
 
 /// `-v` forces every type, `-q` none (2.1), else the file's `log_type`.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::bridge::{Direction, StartType};
+use crate::config::bridge::{BridgeTlsVersion, Direction, StartType};
 use crate::config::{ConfigError, parse_str};
 
 fn bridge(text: &str) -> Bridge {
@@ -111,8 +111,8 @@ fn bad_bridge_lines_fail_as_mosquitto() {
             "Error: Invalid bridge_protocol_version value (mqttv6).",
         ),
         (
-            "connection a\naddress h\nbridge_cafile /x\n",
-            "not supported by culex",
+            "connection a\naddress h\nbridge_psk 0123\n",
+            "Error: The 'bridge_psk' option is not supported by culex: TLS-PSK is not supported",
         ),
     ];
     for (text, want) in cases {
@@ -171,4 +171,146 @@ fn keepalive_pings_then_gives_up() {
         k.poll(t0 + Duration::from_secs(10)),
         KeepAliveAction::SendPing
     );
+}
+
+/// `topic #` bridge `b` to `h` with `extra` lines.
+fn tls_bridge(extra: &str) -> String {
+    format!("connection b\naddress h:8883\ntopic #\n{extra}")
+}
+
+#[test]
+fn tls_directives_are_parsed_and_a_ca_turns_tls_on() {
+    assert_eq!(bridge(&tls_bridge("")).tls, None);
+    let b = bridge(&tls_bridge(
+        "bridge_cafile /ca.pem\nbridge_certfile  /c.pem \nbridge_keyfile /k.pem\nbridge_insecure true\nbridge_tls_version tlsv1.3\nbridge_alpn mqtt\n",
+    ));
+    let tls = b.tls.expect("TLS on");
+    assert_eq!(tls.cafile.as_deref(), Some("/ca.pem"));
+    assert_eq!(tls.capath, None);
+    assert_eq!(tls.certfile.as_deref(), Some("/c.pem"));
+    assert_eq!(tls.keyfile.as_deref(), Some("/k.pem"));
+    assert!(tls.insecure && !tls.use_os_certs);
+    assert_eq!(tls.version, BridgeTlsVersion::Tls13);
+    assert_eq!(tls.alpn.as_deref(), Some("mqtt"));
+
+    let tls = bridge(&tls_bridge("bridge_capath /etc/ssl/certs\n"))
+        .tls
+        .expect("capath turns TLS on");
+    assert_eq!(tls.capath.as_deref(), Some("/etc/ssl/certs"));
+    assert_eq!(tls.version, BridgeTlsVersion::Tls12);
+    assert!(!tls.insecure && tls.certfile.is_none());
+    let tls = bridge(&tls_bridge("bridge_tls_use_os_certs true\n"))
+        .tls
+        .expect("the system store turns TLS on");
+    assert!(tls.use_os_certs);
+    assert!(
+        bridge(&tls_bridge("bridge_tls_use_os_certs false\n"))
+            .tls
+            .is_none()
+    );
+    // `bridge_insecure false` without a CA is harmless.
+    assert!(bridge(&tls_bridge("bridge_insecure false\n")).tls.is_none());
+    // Each bridge has its own settings.
+    let config = parse_str(
+        &format!(
+            "{}{}",
+            tls_bridge("bridge_cafile /a\n"),
+            "connection c\naddress h\ntopic #\n"
+        ),
+        "t.conf",
+    )
+    .expect("valid");
+    assert!(config.bridges[0].tls.is_some() && config.bridges[1].tls.is_none());
+}
+
+#[test]
+fn tls_warnings_as_mosquitto_logs_them() {
+    let config = parse_str(
+        &tls_bridge("bridge_cafile /ca\nbridge_insecure true\nbridge_tls_version tlsv1.1\n"),
+        "t.conf",
+    )
+    .expect("valid");
+    let texts: Vec<&str> = config.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(
+        texts.contains(&"Warning: Bridge b using insecure mode."),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Warning: Bridge b: bridge_tls_version tlsv1.1 allows")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        config.bridges[0].tls.as_ref().map(|t| t.version),
+        Some(BridgeTlsVersion::Tls12)
+    );
+}
+
+#[test]
+fn tls_configuration_errors() {
+    let cases: &[(&str, &str)] = &[
+        // mosquitto's texts.
+        (
+            "bridge_tls_version tlsv1.0\n",
+            "Error: Protocol tlsv1.0 not supported.",
+        ),
+        (
+            "bridge_cafile /a\nbridge_cafile /b\n",
+            "Error: Duplicate bridge_cafile value in configuration.",
+        ),
+        (
+            "bridge_certfile /a\nbridge_certfile /b\n",
+            "Error: Duplicate bridge_certfile value in configuration.",
+        ),
+        (
+            "bridge_keyfile\n",
+            "Error: Empty bridge_keyfile value in configuration.",
+        ),
+        (
+            "bridge_insecure maybe\n",
+            "Error: Invalid bridge_insecure value (maybe).",
+        ),
+        // culex's: mosquitto would connect in plaintext.
+        (
+            "bridge_certfile /c\nbridge_keyfile /k\n",
+            "Error: Invalid bridge configuration: bridge_certfile is set but neither bridge_cafile nor bridge_capath is, so bridge b would not use TLS.",
+        ),
+        (
+            "bridge_insecure true\n",
+            "Error: Invalid bridge configuration: bridge_insecure is set but neither bridge_cafile nor bridge_capath is, so bridge b would not use TLS.",
+        ),
+        (
+            "bridge_alpn mqtt\n",
+            "Error: Invalid bridge configuration: bridge_alpn is set but neither",
+        ),
+        // culex's, after mosquitto's client tools.
+        (
+            "bridge_cafile /a\nbridge_certfile /c\n",
+            "Error: Invalid bridge configuration: both bridge_certfile and bridge_keyfile must be provided if one of them is set.",
+        ),
+        (
+            "bridge_cafile /a\nbridge_keyfile /k\n",
+            "Error: Invalid bridge configuration: both bridge_certfile and bridge_keyfile must be provided if one of them is set.",
+        ),
+        (
+            "bridge_cafile /a\nbridge_identity me\n",
+            "Error: The 'bridge_identity' option is not supported by culex: TLS-PSK",
+        ),
+        (
+            "bridge_cafile /a\nbridge_require_ocsp true\n",
+            "Error: The 'bridge_require_ocsp' option is not supported by culex: culex cannot check OCSP responses",
+        ),
+        (
+            "bridge_cafile /a\nbridge_ciphers HIGH\n",
+            "Error: The 'bridge_ciphers' option is not supported by culex",
+        ),
+    ];
+    for (extra, want) in cases {
+        let lines = error(&tls_bridge(extra)).join("\n");
+        assert!(lines.contains(want), "{extra:?}: {lines}");
+    }
+    // Errors on a line say where.
+    let lines = error(&tls_bridge("bridge_tls_version sslv3\n")).join("\n");
+    assert!(lines.contains("Error found at t.conf:4."), "{lines}");
 }

@@ -107,6 +107,38 @@ pub struct Bridge {
     pub session_expiry_interval: u32,
     /// 2.1, MQTT 5 bridges: CONNECT's receive maximum (0 = not sent).
     pub receive_maximum: u16,
+    /// TLS to the remote: `Some` exactly when `bridge_cafile`,
+    /// `bridge_capath` or `bridge_tls_use_os_certs` is set, as mosquitto
+    /// decides (`net__init_ssl_ctx`).
+    pub tls: Option<BridgeTls>,
+}
+
+/// The lowest TLS version a bridge accepts (`bridge_tls_version`, a minimum
+/// since mosquitto 2.0). rustls has nothing below TLS 1.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeTlsVersion {
+    /// TLS 1.2 or 1.3: the default, `tlsv1.2`, and `tlsv1.1` (whose TLS 1.1
+    /// culex cannot offer).
+    Tls12,
+    /// `tlsv1.3`: TLS 1.3 only.
+    Tls13,
+}
+
+/// A bridge's TLS settings. Paths are kept as written; the files are read
+/// once at start-up (`net::tls::client_config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeTls {
+    pub cafile: Option<String>,
+    pub capath: Option<String>,
+    /// 2.1 `bridge_tls_use_os_certs`: trust the system's CA bundle too.
+    pub use_os_certs: bool,
+    /// Client certificate chain and key; both or neither.
+    pub certfile: Option<String>,
+    pub keyfile: Option<String>,
+    /// Skip the host name check only; the chain is still verified.
+    pub insecure: bool,
+    pub version: BridgeTlsVersion,
+    pub alpn: Option<String>,
 }
 
 /// A bridge while its lines are being read; finished by [`finish`].
@@ -140,11 +172,29 @@ pub(crate) struct BridgeDraft {
     bind_address: Option<String>,
     session_expiry_interval: u32,
     receive_maximum: u16,
+    tls_cafile: Option<String>,
+    tls_capath: Option<String>,
+    tls_use_os_certs: bool,
+    tls_certfile: Option<String>,
+    tls_keyfile: Option<String>,
+    tls_insecure: bool,
+    tls_version: Option<String>,
+    tls_alpn: Option<String>,
 }
 
 impl BridgeDraft {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `bridge_insecure true` was given (mosquitto warns as it parses it).
+    pub fn is_insecure(&self) -> bool {
+        self.tls_insecure
+    }
+
+    /// `bridge_tls_version tlsv1.1`: accepted, but culex cannot go below 1.2.
+    pub fn wants_tls11(&self) -> bool {
+        self.tls_version.as_deref() == Some("tlsv1.1")
     }
 
     pub fn is_lazy(&self) -> bool {
@@ -337,6 +387,22 @@ pub(crate) fn option(
             b.receive_maximum =
                 u16::try_from(v).map_err(|_| format!("Error: Invalid {name} value ({v})."))?;
         }
+        "bridge_cafile" => b.tls_cafile = Some(parse_string(tok, name, &b.tls_cafile)?),
+        "bridge_capath" => b.tls_capath = Some(parse_string(tok, name, &b.tls_capath)?),
+        "bridge_certfile" => b.tls_certfile = Some(parse_string(tok, name, &b.tls_certfile)?),
+        "bridge_keyfile" => b.tls_keyfile = Some(parse_string(tok, name, &b.tls_keyfile)?),
+        "bridge_insecure" => b.tls_insecure = parse_bool(tok, name)?,
+        "bridge_tls_use_os_certs" => b.tls_use_os_certs = parse_bool(tok, name)?,
+        "bridge_alpn" => b.tls_alpn = Some(parse_string(tok, name, &b.tls_alpn)?),
+        "bridge_tls_version" => {
+            let v = parse_string(tok, name, &b.tls_version)?;
+            // mosquitto checks the value only when it connects; culex checks
+            // it here, with mosquitto's text, so the error names the line.
+            if !matches!(v.as_str(), "tlsv1.3" | "tlsv1.2" | "tlsv1.1") {
+                return Err(format!("Error: Protocol {v} not supported."));
+            }
+            b.tls_version = Some(v);
+        }
         // Parsed for their arguments only; the directive table says what
         // culex does with them (a warning at start-up, or a refusal).
         _ => {
@@ -479,6 +545,7 @@ fn hostname() -> String {
 
 /// The end-of-configuration checks and defaults of one bridge.
 pub(crate) fn finish(d: BridgeDraft) -> R<Bridge> {
+    let tls = tls(&d)?;
     let Some(addresses) = d.addresses else {
         return Err("Error: Invalid bridge configuration: no remote addresses defined.".into());
     };
@@ -528,7 +595,58 @@ pub(crate) fn finish(d: BridgeDraft) -> R<Bridge> {
         bind_address: d.bind_address,
         session_expiry_interval: d.session_expiry_interval,
         receive_maximum: d.receive_maximum,
+        tls,
     })
+}
+
+/// The TLS settings of a finished bridge. mosquitto turns TLS on only when
+/// a CA source is set and silently connects in plaintext otherwise, client
+/// certificate and all; culex refuses such a configuration instead, since
+/// whoever wrote `bridge_certfile` expected TLS.
+fn tls(d: &BridgeDraft) -> R<Option<BridgeTls>> {
+    let enabled = d.tls_cafile.is_some() || d.tls_capath.is_some() || d.tls_use_os_certs;
+    if !enabled {
+        let set = [
+            ("bridge_certfile", d.tls_certfile.is_some()),
+            ("bridge_keyfile", d.tls_keyfile.is_some()),
+            ("bridge_insecure", d.tls_insecure),
+            ("bridge_tls_version", d.tls_version.is_some()),
+            ("bridge_alpn", d.tls_alpn.is_some()),
+        ];
+        if let Some((directive, _)) = set.iter().find(|(_, on)| *on) {
+            return Err(format!(
+                "Error: Invalid bridge configuration: {directive} is set but neither bridge_cafile nor bridge_capath is, so bridge {} would not use TLS.",
+                d.name
+            ));
+        }
+        return Ok(None);
+    }
+    if d.tls_certfile.is_some() != d.tls_keyfile.is_some() {
+        return Err(
+            "Error: Invalid bridge configuration: both bridge_certfile and bridge_keyfile must be provided if one of them is set."
+                .into(),
+        );
+    }
+    if let Some(alpn) = &d.tls_alpn
+        && alpn.len() > 255
+    {
+        return Err(
+            "Error: Invalid bridge configuration: bridge_alpn is longer than 255 bytes.".into(),
+        );
+    }
+    Ok(Some(BridgeTls {
+        cafile: d.tls_cafile.clone(),
+        capath: d.tls_capath.clone(),
+        use_os_certs: d.tls_use_os_certs,
+        certfile: d.tls_certfile.clone(),
+        keyfile: d.tls_keyfile.clone(),
+        insecure: d.tls_insecure,
+        version: match d.tls_version.as_deref() {
+            Some("tlsv1.3") => BridgeTlsVersion::Tls13,
+            _ => BridgeTlsVersion::Tls12,
+        },
+        alpn: d.tls_alpn.clone(),
+    }))
 }
 
 /// Finishes every bridge and checks what must be unique across them.

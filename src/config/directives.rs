@@ -74,9 +74,14 @@ use Status::*;
 use ValueKind::*;
 
 const BRIDGE: Status = Implemented;
-/// Plaintext to a remote the user configured TLS for would leak the
-/// bridge's credentials and traffic: refused until bridge TLS exists.
-const BRIDGE_TLS: Status = Refuse("TLS to a bridge's remote broker is not supported by culex yet");
+/// TLS-PSK: rustls cannot do it, and plaintext instead would leak the
+/// bridge's credentials and traffic.
+const BRIDGE_PSK: Status =
+    Refuse("TLS-PSK is not supported by culex's TLS library (rustls); use bridge_cafile");
+/// Ignoring a cipher restriction would offer suites the user excluded.
+const BRIDGE_CIPHERS: Status = Refuse(
+    "culex's bridges offer its TLS library's default suites (ECDHE with AES-GCM or ChaCha20-Poly1305) and cannot restrict them yet",
+);
 const LAZY_ONLY: Status =
     Warn("lazy bridges start at once in culex (start_type lazy is treated as automatic)");
 const LOCAL_LOGIN: Status = Warn(
@@ -577,16 +582,52 @@ pub const DIRECTIVES: &[Directive] = &[
         "",
     ),
     d("bridge_bind_address", Bridge, Str, BRIDGE, ""),
-    d("bridge_cafile", Bridge, Str, BRIDGE_TLS, ""),
-    d("bridge_capath", Bridge, Str, BRIDGE_TLS, ""),
-    d("bridge_certfile", Bridge, Str, BRIDGE_TLS, ""),
-    d("bridge_keyfile", Bridge, Str, BRIDGE_TLS, ""),
-    d("bridge_insecure", Bridge, Bool, BRIDGE_TLS, ""),
-    d("bridge_tls_version", Bridge, Str, BRIDGE_TLS, ""),
-    d("bridge_alpn", Bridge, Str, BRIDGE_TLS, ""),
-    d("bridge_require_ocsp", Bridge, Bool, BRIDGE_TLS, ""),
-    d("bridge_identity", Bridge, Str, BRIDGE_TLS, ""),
-    d("bridge_psk", Bridge, Str, BRIDGE_TLS, ""),
+    d("bridge_cafile", Bridge, Str, BRIDGE, "turns TLS on"),
+    d(
+        "bridge_capath",
+        Bridge,
+        Str,
+        BRIDGE,
+        "turns TLS on; every PEM file in the folder is read (no hashed names needed)",
+    ),
+    d(
+        "bridge_certfile",
+        Bridge,
+        Str,
+        BRIDGE,
+        "with bridge_keyfile; needs bridge_cafile or bridge_capath (mosquitto would connect in plaintext)",
+    ),
+    d(
+        "bridge_keyfile",
+        Bridge,
+        Str,
+        BRIDGE,
+        "with bridge_certfile",
+    ),
+    d(
+        "bridge_insecure",
+        Bridge,
+        Bool,
+        BRIDGE,
+        "skips the host name check only; the chain is still verified",
+    ),
+    d(
+        "bridge_tls_version",
+        Bridge,
+        Str,
+        BRIDGE,
+        "minimum version; tlsv1.1 allows TLS 1.2 and 1.3 only (rustls has no TLS 1.1)",
+    ),
+    d("bridge_alpn", Bridge, Str, BRIDGE, ""),
+    d(
+        "bridge_require_ocsp",
+        Bridge,
+        Bool,
+        Refuse("culex cannot check OCSP responses (its TLS library, rustls, does not verify them)"),
+        "",
+    ),
+    d("bridge_identity", Bridge, Str, BRIDGE_PSK, ""),
+    d("bridge_psk", Bridge, Str, BRIDGE_PSK, ""),
     d("bridge_receive_maximum", Bridge, Int, BRIDGE, "2.1"),
     d("bridge_session_expiry_interval", Bridge, Int, BRIDGE, "2.1"),
     d(
@@ -610,14 +651,20 @@ pub const DIRECTIVES: &[Directive] = &[
         Warn("TCP_USER_TIMEOUT is not set on bridge sockets; keepalive_interval still applies"),
         "2.1",
     ),
-    d("bridge_tls_use_os_certs", Bridge, Bool, BRIDGE_TLS, "2.1"),
-    d("bridge_ciphers", Bridge, Str, BRIDGE_TLS, "2.1"),
-    d("bridge_ciphers_tls1.3", Bridge, Str, BRIDGE_TLS, "2.1"),
+    d(
+        "bridge_tls_use_os_certs",
+        Bridge,
+        Bool,
+        BRIDGE,
+        "2.1; turns TLS on; reads /etc/ssl/certs/ca-certificates.crt",
+    ),
+    d("bridge_ciphers", Bridge, Str, BRIDGE_CIPHERS, "2.1"),
+    d("bridge_ciphers_tls1.3", Bridge, Str, BRIDGE_CIPHERS, "2.1"),
     d(
         "bridge_ciphers_tls",
         Bridge,
         Str,
-        BRIDGE_TLS,
+        BRIDGE_CIPHERS,
         "2.1 (name as in the 2.1 ChangeLog)",
     ),
     d(

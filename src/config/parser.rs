@@ -319,6 +319,20 @@ impl Parser {
             self.msg(MsgLevel::Notice, n);
         }
         result?;
+        // mosquitto warns as it reads the line.
+        let warning = match self.bridges.last() {
+            Some(b) if name == "bridge_insecure" && b.is_insecure() => {
+                Some(format!("Warning: Bridge {} using insecure mode.", b.name()))
+            }
+            Some(b) if name == "bridge_tls_version" && b.wants_tls11() => Some(format!(
+                "Warning: Bridge {}: bridge_tls_version tlsv1.1 allows TLS 1.1 and later, but culex's TLS library (rustls) has TLS 1.2 and 1.3 only: a remote that offers nothing newer than TLS 1.1 will fail the handshake.",
+                b.name()
+            )),
+            _ => None,
+        };
+        if let Some(text) = warning {
+            self.msg(MsgLevel::Warning, text);
+        }
         if name == "start_type"
             && let Some(b) = self.bridges.last()
             && b.is_lazy()

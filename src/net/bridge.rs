@@ -8,14 +8,17 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
 
 use super::DNS_BASE;
 use super::dns_lookup::{Lookup, Progress};
+use super::layer::{Layer, LayerError};
 use super::stream::Stream;
-use super::{Connection, EventLoop, listen};
+use super::tls::TlsClientLayer;
+use super::{Connection, EventLoop, Layered, listen};
 use crate::bridge::{self as link, Backoff, KeepAlive, KeepAliveAction};
 use crate::broker::bridge::BridgeLocal;
 use crate::broker::{CloseReason, ConnId, Outbound};
@@ -41,6 +44,9 @@ impl BridgeIndex {
 /// One configured bridge and where it stands.
 pub(super) struct BridgeRun {
     pub config: Bridge,
+    /// Built at start-up when the bridge uses TLS; each attempt starts a
+    /// session from it. Never plaintext when this is set.
+    tls: Option<Arc<rustls::ClientConfig>>,
     state: State,
     address: usize,
     backoff: Backoff,
@@ -75,9 +81,10 @@ enum State {
 }
 
 impl BridgeRun {
-    pub fn new(config: Bridge, seed: u64) -> BridgeRun {
+    pub fn new(config: Bridge, tls: Option<Arc<rustls::ClientConfig>>, seed: u64) -> BridgeRun {
         BridgeRun {
             backoff: Backoff::new(config.restart_timeout, seed),
+            tls,
             try_private: config.try_private,
             config,
             state: State::Waiting {
@@ -126,14 +133,16 @@ fn refusal_text(version: codec::ProtocolVersion, code: u8) -> String {
 }
 
 impl EventLoop {
-    /// The bridges to run; they start on the first loop turn.
-    pub fn set_bridges(&mut self, bridges: Vec<Bridge>) {
+    /// The bridges to run, each with its TLS client configuration if it
+    /// uses TLS (`tls::bridge_client_config`); they start on the first loop
+    /// turn.
+    pub fn set_bridges(&mut self, bridges: Vec<(Bridge, Option<Arc<rustls::ClientConfig>>)>) {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1);
         let now = Instant::now();
-        for b in &bridges {
+        for (b, _) in &bridges {
             let subscriptions = link::local_subscriptions(b);
             self.broker
                 .bridge_prepare(&local_side(b, &subscriptions), now);
@@ -141,7 +150,7 @@ impl EventLoop {
         self.bridges = bridges
             .into_iter()
             .enumerate()
-            .map(|(i, b)| BridgeRun::new(b, seed.wrapping_add(i as u64)))
+            .map(|(i, (b, tls))| BridgeRun::new(b, tls, seed.wrapping_add(i as u64)))
             .collect();
     }
 
@@ -260,6 +269,10 @@ impl EventLoop {
     /// Opens the socket to `addr`.
     fn bridge_connect(&mut self, i: usize, addr: SocketAddr, now: Instant) {
         let b = &mut self.bridges[i];
+        // The name the remote's certificate must carry (and SNI).
+        let host = b.config.addresses[b.address % b.config.addresses.len()]
+            .host
+            .clone();
         let bind = b.config.bind_address.clone();
         let stream = match open(addr, bind.as_deref()) {
             Ok(s) => s,
@@ -269,6 +282,26 @@ impl EventLoop {
                 return;
             }
         };
+        // The TLS session exists before the socket is registered, so no
+        // byte can reach the remote outside it.
+        let layered = match &b.tls {
+            None => None,
+            Some(config) => match TlsClientLayer::new(config.clone(), &host) {
+                Ok(layer) => {
+                    let layers: Vec<Box<dyn Layer>> = vec![Box::new(layer)];
+                    Some(Box::new(Layered {
+                        layers,
+                        staged: Vec::new(),
+                    }))
+                }
+                Err(e) => {
+                    log::error!("Error creating bridge: {e}.");
+                    self.bridge_retry(i, now);
+                    return;
+                }
+            },
+        };
+        let b = &self.bridges[i];
         let version = b.config.protocol_version;
         let keepalive = Duration::from_secs(u64::from(b.config.keepalive));
         let entry = self.conns.vacant_entry();
@@ -282,7 +315,7 @@ impl EventLoop {
             closing: false,
             writable_registered: true,
             listener_index: u32::MAX,
-            layered: None,
+            layered,
             connect_deferred: false,
             dropping: false,
             serial: self.next_serial,
@@ -368,17 +401,30 @@ impl EventLoop {
         true
     }
 
-    /// Encodes a packet of the loop's own straight into a bridge socket's
-    /// output.
+    /// Encodes a packet of the loop's own into a bridge socket's output:
+    /// straight into `out` for plain TCP; for TLS into `staged`, which the
+    /// flush pushes through the layer (the first push also sends the
+    /// ClientHello), as `apply_actions` does for the core's packets.
     fn bridge_send(&mut self, id: ConnId, packet: &Packet) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         let version = conn.version.unwrap_or(codec::ProtocolVersion::V311);
-        if conn.out.len() == conn.out_pos {
-            self.dirty.push(id);
-        }
-        codec::encode(packet, version, &mut conn.out);
+        let target = match conn.layered.as_mut() {
+            None => {
+                if conn.out.len() == conn.out_pos {
+                    self.dirty.push(id);
+                }
+                &mut conn.out
+            }
+            Some(layered) => {
+                if layered.staged.is_empty() {
+                    self.dirty.push(id);
+                }
+                &mut layered.staged
+            }
+        };
+        codec::encode(packet, version, target);
         if let Some(i) = conn.bridge
             && let Some(State::Up { keepalive, .. }) =
                 self.bridges.get_mut(i.get()).map(|b| &mut b.state)
@@ -509,6 +555,15 @@ impl EventLoop {
         for p in &packets {
             self.bridge_send(id, p);
         }
+    }
+
+    /// The log line for a bridge whose TLS layer gave up.
+    pub(super) fn bridge_layer_failed(&self, i: usize, error: &LayerError) {
+        let Some(b) = self.bridges.get(i) else {
+            return;
+        };
+        let address = &b.config.addresses[b.address % b.config.addresses.len()];
+        log::error!("Bridge {} ({address}): {error}.", b.config.name);
     }
 
     /// A bridge socket went away: schedule the next attempt.

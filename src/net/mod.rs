@@ -594,9 +594,10 @@ impl EventLoop {
     /// A TLS or WebSocket layer gave up: what it wanted to say (alert,
     /// close frame, HTTP response) is flushed, then the socket closes.
     fn layer_failed(&mut self, id: ConnId, error: LayerError, now: Instant) {
-        match &error {
-            LayerError::Closed => {}
-            e => crate::notice!("Client connection from {} closed: {e}.", self.peer_of(id)),
+        match (&error, self.bridge_of(id)) {
+            (LayerError::Closed, _) => {}
+            (e, Some(i)) => self.bridge_layer_failed(i, e),
+            (e, None) => crate::notice!("Client connection from {} closed: {e}.", self.peer_of(id)),
         }
         let reason = match error {
             LayerError::Closed => CloseReason::ClosedByPeer,

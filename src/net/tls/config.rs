@@ -198,7 +198,7 @@ pub fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, TlsConfigEr
     };
 
     let chain = load_certs("certfile", certfile)?;
-    let key = load_key(keyfile)?;
+    let key = load_key("keyfile", keyfile)?;
     let roots = load_roots(tls)?;
     let crls = match &tls.crlfile {
         Some(path) => load_crls(path)?,
@@ -347,7 +347,7 @@ fn read(directive: &'static str, path: &str) -> Result<Vec<u8>, TlsConfigError> 
     })
 }
 
-fn pem_error(directive: &'static str, path: &str, e: pem::Error) -> TlsConfigError {
+pub(super) fn pem_error(directive: &'static str, path: &str, e: pem::Error) -> TlsConfigError {
     let detail = match e {
         pem::Error::MissingSectionEnd { end_marker } => format!(
             "missing \"-----END {}-----\" line",
@@ -378,7 +378,7 @@ fn parse_certs(
 }
 
 /// A PEM chain: the server certificate first, then intermediates.
-fn load_certs(
+pub(super) fn load_certs(
     directive: &'static str,
     path: &str,
 ) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
@@ -396,8 +396,11 @@ fn load_certs(
 
 /// PKCS#1 (`RSA PRIVATE KEY`), PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE
 /// KEY`); the first key in the file.
-fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
-    let data = read("keyfile", path)?;
+pub(super) fn load_key(
+    directive: &'static str,
+    path: &str,
+) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    let data = read(directive, path)?;
     let text = String::from_utf8_lossy(&data);
     if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         || text.contains("Proc-Type: 4,ENCRYPTED")
@@ -408,11 +411,11 @@ fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
     }
     PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
         pem::Error::NoItemsFound => TlsConfigError::Empty {
-            directive: "keyfile",
+            directive,
             path: path.to_string(),
             what: "private key (RSA, PKCS#8 or EC)",
         },
-        other => pem_error("keyfile", path, other),
+        other => pem_error(directive, path, other),
     })
 }
 
@@ -456,7 +459,7 @@ fn load_roots(tls: &TlsSettings) -> Result<RootCertStore, TlsConfigError> {
     Ok(roots)
 }
 
-fn load_capath_file(roots: &mut RootCertStore, file: &Path) -> (usize, usize) {
+pub(super) fn load_capath_file(roots: &mut RootCertStore, file: &Path) -> (usize, usize) {
     let Ok(data) = fs::read(file) else {
         return (0, 0);
     };

@@ -1,9 +1,11 @@
-//! TLS for listeners with `certfile` and `keyfile`, on rustls.
+//! TLS on rustls: listeners with `certfile` and `keyfile`, and bridges to their remote broker.
 //!
 //! * [`server_config`] turns a listener's [`TlsSettings`] into a shared
 //!   `rustls::ServerConfig` (one per listener, rebuilt on SIGHUP);
 //! * [`TlsLayer`] is one client's session as a sans-IO [`Layer`]: socket
 //!   bytes in, MQTT bytes up, handshake and records down;
+//! * [`bridge_client_config`] and [`TlsClientLayer`] are the other way
+//!   round: a bridge's outgoing session to its remote broker;
 //! * [`looks_like_tls`] tells a plain listener that a client spoke TLS to it.
 //!
 //! rustls rather than OpenSSL keeps the binary free of a system TLS library;
@@ -17,13 +19,17 @@
 //! [`Layer`]: crate::net::layer::Layer
 
 mod ciphers;
+mod client;
 mod config;
 mod layer;
 mod subject;
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod tests;
 
+pub use client::{BridgeTlsError, OS_CA_BUNDLE, TlsClientLayer, bridge_client_config};
 pub use config::{TlsConfigError, server_config, tls_configured};
 pub use layer::TlsLayer;
 pub use subject::subject_rfc2253;
