@@ -163,8 +163,11 @@ impl Broker {
         &self.settings
     }
 
+    /// A configured listener (never the internal one of bridges).
     pub fn listener(&self, id: ListenerId) -> Option<&ListenerSettings> {
-        self.listeners.get(id)
+        self.listeners
+            .get(id)
+            .filter(|_| id != self.bridge_listener)
     }
 
     /// Replaces the security of every listener (SIGHUP reload). Sessions keep

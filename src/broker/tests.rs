@@ -1062,3 +1062,12 @@ fn a_v3_mosquitto_bridge_is_not_sent_its_own_messages() {
         vec![(1, "t/y".to_string(), "theirs".to_string(), 1, true, Some(1))]
     );
 }
+
+#[test]
+fn the_bridge_listener_is_not_a_configured_one() {
+    // SIGHUP compares the configured listeners with the core's.
+    let h = Harness::new();
+    assert!(h.broker.listener(0).is_some());
+    assert!(h.broker.listener(1).is_none());
+    assert_eq!(h.broker.bridge_listener(), 1);
+}
