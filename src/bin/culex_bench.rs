@@ -38,6 +38,9 @@ type Res<T> = Result<T, String>;
 #[derive(Debug, Clone)]
 struct Opts {
     port: u16,
+    /// Subscribers connect here instead of `port` (0 = same broker): the
+    /// far side of a bridge, for `scripts/bench-bridge`.
+    sub_port: u16,
     scenario: String,
     duration: f64,
     warmup: f64,
@@ -64,6 +67,7 @@ impl Default for Opts {
     fn default() -> Self {
         Opts {
             port: 1883,
+            sub_port: 0,
             scenario: String::new(),
             duration: 5.0,
             warmup: 1.0,
@@ -84,7 +88,7 @@ impl Default for Opts {
 }
 
 fn usage() -> String {
-    "usage: culex_bench run --port P --scenario NAME [--duration S] [--warmup S] \
+    "usage: culex_bench run --port P [--sub-port P] --scenario NAME [--duration S] [--warmup S] \
      [--broker-pid PID] [--broker-name NAME] [--round N] [--window N] [--ack-window N] \
      [--publishers N] [--subscribers N] [--pairs N] [--rate MSG_PER_S] [--clients N] \
      [--retained N] [--spin 0|1]\n       culex_bench report RUNS.jsonl --out FILE [--meta key=value ...]\n\
@@ -102,6 +106,7 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
         let num = |v: &str| -> Res<f64> { v.parse().map_err(|_| format!("bad {flag}: {v}")) };
         match flag.as_str() {
             "--port" => o.port = num(val)? as u16,
+            "--sub-port" => o.sub_port = num(val)? as u16,
             "--scenario" => o.scenario = val.clone(),
             "--duration" => o.duration = num(val)?,
             "--warmup" => o.warmup = num(val)?,
@@ -662,6 +667,9 @@ fn run_flow(o: &Opts, flow: &Flow, rec: &mut Record) -> Res<()> {
     let mut net = Net::new(o.port)?;
     let limit = Duration::from_secs(60);
     let (pub_conns, _) = net.open(flow.pubs.len(), 60, "bench-pub", 64, limit)?;
+    if o.sub_port != 0 {
+        net.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, o.sub_port));
+    }
     let (sub_conns, _) = net.open(flow.subs.len(), 60, "bench-sub", 64, limit)?;
     let subs_req: Vec<(usize, String)> = sub_conns
         .iter()
