@@ -553,3 +553,56 @@ fn unreadable_bridge_tls_files_stop_culex_at_start_up() {
         "{text}"
     );
 }
+
+/// QoS 2 both ways: every hop of the exchange (PUBREC, PUBREL, PUBCOMP)
+/// passes between the remote and the core, and each message arrives once.
+/// 60 messages: three times mosquitto's in-flight window, which a lost
+/// PUBREL or PUBCOMP would leave stuck.
+#[test]
+fn qos2_crosses_the_bridge_exactly_once_both_ways() {
+    require_mosquitto();
+    let remote = Culex::start_program(MOSQUITTO, REMOTE, &[]);
+    let conf = "listener {port} 127.0.0.1\nallow_anonymous true\n\
+                connection b1\naddress 127.0.0.1:REMOTE\nclientid c1\n\
+                topic # both 2 local/ remote/\nrestart_timeout 1\n"
+        .replace("REMOTE", &remote.port.to_string());
+    let local = Culex::start(&conf);
+    let up = msg("$SYS/broker/connection/c1/state", "1", true);
+    wait_for(
+        remote.port,
+        "$SYS/broker/connection/#",
+        &up,
+        Duration::from_secs(10),
+    );
+
+    let mut on_local = Raw::login(local.port, ProtocolVersion::V311, "on-local", None);
+    on_local.subscribe(&[("local/#", 1)]);
+    let mut on_remote = Raw::login(remote.port, ProtocolVersion::V311, "on-remote", None);
+    on_remote.subscribe(&[("remote/#", 1)]);
+    let mut p = Raw::login(local.port, ProtocolVersion::V311, "pub-local", None);
+    let mut q = Raw::login(remote.port, ProtocolVersion::V311, "pub-remote", None);
+    for i in 0..60 {
+        assert_eq!(
+            p.publish(&format!("local/out/{i}"), b"2", 2, false),
+            Some(0)
+        );
+        assert_eq!(
+            q.publish(&format!("remote/in/{i}"), b"2", 2, false),
+            Some(0)
+        );
+    }
+    let mut got_local: Vec<String> = drain(&mut on_local).into_iter().map(|m| m.0).collect();
+    let mut got_remote: Vec<String> = drain(&mut on_remote).into_iter().map(|m| m.0).collect();
+    got_local.sort();
+    got_remote.sort();
+    let mut want_local: Vec<String> = (0..60)
+        .flat_map(|i| [format!("local/out/{i}"), format!("local/in/{i}")])
+        .collect();
+    let mut want_remote: Vec<String> = (0..60)
+        .flat_map(|i| [format!("remote/out/{i}"), format!("remote/in/{i}")])
+        .collect();
+    want_local.sort();
+    want_remote.sort();
+    assert_eq!(got_local, want_local);
+    assert_eq!(got_remote, want_remote);
+}
