@@ -606,3 +606,41 @@ fn qos2_crosses_the_bridge_exactly_once_both_ways() {
     assert_eq!(got_local, want_local);
     assert_eq!(got_remote, want_remote);
 }
+
+/// `start_type lazy`: no connection until `threshold` messages wait (QoS 0
+/// ones included), then all of them go out; after `idle_timeout` seconds
+/// without messages the bridge disconnects until the queue fills again.
+#[test]
+fn lazy_bridge_starts_at_the_threshold_and_stops_when_idle() {
+    require_mosquitto();
+    let remote = Culex::start_program(MOSQUITTO, REMOTE, &[]);
+    let local = Culex::start(&bridging(
+        remote.port,
+        "start_type lazy\nthreshold 3\nidle_timeout 2\n",
+    ));
+    let mut on_remote = Raw::login(remote.port, ProtocolVersion::V311, "on-remote", None);
+    on_remote.subscribe(&[("remote/#", 1), ("$SYS/broker/connection/#", 1)]);
+    let mut p = Raw::login(local.port, ProtocolVersion::V311, "pub-local", None);
+    assert_eq!(p.publish("local/1", b"a", 0, false), None);
+    assert_eq!(p.publish("local/2", b"b", 1, false), Some(0));
+    // Below the threshold: nothing reaches the remote.
+    assert_eq!(drain(&mut on_remote), vec![]);
+    assert!(!local.log_text().contains("Connecting bridge"));
+    assert_eq!(p.publish("local/3", b"c", 0, false), None);
+    let mut got = on_remote.collect_until(Duration::from_millis(700), Duration::from_secs(5));
+    got.retain(|m| m.0.starts_with("remote/"));
+    assert_eq!(
+        got,
+        vec![
+            msg("remote/1", "a", false),
+            msg("remote/2", "b", false),
+            msg("remote/3", "c", false)
+        ]
+    );
+    local.wait_log("Bridge connection local.c1 has exceeded idle timeout, disconnecting.");
+    let down = on_remote.collect_until(Duration::from_millis(700), Duration::from_secs(3));
+    assert_eq!(
+        down,
+        vec![msg("$SYS/broker/connection/c1/state", "0", false)]
+    );
+}

@@ -35,6 +35,9 @@ pub struct BridgeLocal<'a> {
     /// The state topic published locally: `1` now and, as the local side's
     /// will, `0` whenever the remote connection is lost.
     pub local_state: Option<TopicName>,
+    /// `start_type lazy`: the local side queues even QoS 0 messages while
+    /// the remote is away, since they are what starts the bridge.
+    pub lazy: bool,
     /// The remote's CONNACK limits (5.0): what the core may send the bridge.
     pub receive_maximum: Option<u16>,
     pub maximum_packet_size: Option<u32>,
@@ -57,15 +60,19 @@ impl Broker {
         if let Some(&key) = self.by_client_id.get(local.client_id) {
             if let Some(s) = self.sessions.get_mut(key) {
                 s.listener = self.bridge_listener;
+                s.queue_qos0 = local.lazy;
             }
             return;
         }
-        if local.clean_start {
+        // A lazy bridge queues whatever its cleansession says: the queue
+        // is what starts it (a clean connect then drops it, as mosquitto's).
+        if local.clean_start && !local.lazy {
             return;
         }
         let client_id: Rc<str> = local.client_id.into();
         let mut s = Session::new(client_id.clone(), self.bridge_listener, local.version);
         s.expiry_interval = NEVER;
+        s.queue_qos0 = local.lazy;
         s.disconnected_at = Some(now);
         let key = self.sessions.insert(s);
         self.by_client_id.insert(client_id, key);
@@ -123,6 +130,9 @@ impl Broker {
         let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
             return;
         };
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.queue_qos0 = local.lazy;
+        }
         if let Some(topic) = &local.local_state {
             if let Some(s) = self.sessions.get_mut(key) {
                 s.will = Some(Box::new(PendingWill {
@@ -168,6 +178,23 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// Messages waiting in a session's queue (a lazy bridge's threshold).
+    pub fn queued_for(&self, client_id: &str) -> usize {
+        self.by_client_id
+            .get(client_id)
+            .and_then(|&k| self.sessions.get(k))
+            .map_or(0, |s| s.queue.len())
+    }
+
+    /// Whether a session has messages queued or in flight (a lazy bridge
+    /// is only idle without them).
+    pub fn has_messages_for(&self, client_id: &str) -> bool {
+        self.by_client_id
+            .get(client_id)
+            .and_then(|&k| self.sessions.get(k))
+            .is_some_and(|s| !s.queue.is_empty() || !s.inflight.is_empty())
     }
 
     /// Publishes a bridge's state (`1` up, `0` down) locally, retained at

@@ -140,7 +140,9 @@ impl Broker {
                 }
             }
             Some(_) => self.enqueue(key, delivery),
-            None if delivery.qos > Qos::AtMostOnce || queue_qos0 => self.enqueue(key, delivery),
+            None if delivery.qos > Qos::AtMostOnce || queue_qos0 || s.queue_qos0 => {
+                self.enqueue(key, delivery)
+            }
             None => {}
         }
     }

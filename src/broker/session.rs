@@ -123,6 +123,9 @@ pub struct Session {
     pub dropping: bool,
     /// Bumped on every (re)connect so stale timers are recognised.
     pub serial: u64,
+    /// Queue QoS 0 messages while offline whatever `queue_qos0_messages`
+    /// says: a lazy bridge's local side.
+    pub queue_qos0: bool,
     /// In-flight ids were all handed out here, in order (false after a
     /// restore from a file until the in-flight list empties): lets
     /// `allocate_packet_id` skip its scan.
@@ -150,6 +153,7 @@ impl Session {
             max_packet_size: 0,
             dropping: false,
             serial: 0,
+            queue_qos0: false,
             ids_in_order: true,
         }
     }

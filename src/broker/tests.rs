@@ -932,6 +932,7 @@ fn bridge_local<'a>(
         subscriptions: subs,
         remote_state: state.map(|t| crate::codec::TopicName::new(t).unwrap()),
         local_state: state.map(|t| crate::codec::TopicName::new(t).unwrap()),
+        lazy: false,
         receive_maximum: None,
         maximum_packet_size: None,
     }

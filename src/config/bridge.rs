@@ -196,10 +196,6 @@ impl BridgeDraft {
     pub fn wants_tls11(&self) -> bool {
         self.tls_version.as_deref() == Some("tlsv1.1")
     }
-
-    pub fn is_lazy(&self) -> bool {
-        self.start_type == Some(StartType::Lazy)
-    }
 }
 
 fn lossy(b: &[u8]) -> String {

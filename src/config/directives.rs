@@ -82,8 +82,6 @@ const BRIDGE_PSK: Status =
 const BRIDGE_CIPHERS: Status = Refuse(
     "culex's bridges offer its TLS library's default suites (ECDHE with AES-GCM or ChaCha20-Poly1305) and cannot restrict them yet",
 );
-const LAZY_ONLY: Status =
-    Warn("lazy bridges start at once in culex (start_type lazy is treated as automatic)");
 const LOCAL_LOGIN: Status = Warn(
     "the local side of a culex bridge is trusted like mosquitto's own bridge context; no local login is made",
 );
@@ -569,8 +567,8 @@ pub const DIRECTIVES: &[Directive] = &[
     d("notifications_local_only", Bridge, Bool, BRIDGE, ""),
     d("start_type", Bridge, Choice, BRIDGE, ""),
     d("restart_timeout", Bridge, Special, BRIDGE, ""),
-    d("idle_timeout", Bridge, Int, LAZY_ONLY, ""),
-    d("threshold", Bridge, Int, LAZY_ONLY, ""),
+    d("idle_timeout", Bridge, Int, BRIDGE, ""),
+    d("threshold", Bridge, Int, BRIDGE, ""),
     d("round_robin", Bridge, Bool, BRIDGE, ""),
     d("bridge_attempt_unsubscribe", Bridge, Bool, BRIDGE, ""),
     d("bridge_outgoing_retain", Bridge, Bool, BRIDGE, ""),

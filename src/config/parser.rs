@@ -333,15 +333,6 @@ impl Parser {
         if let Some(text) = warning {
             self.msg(MsgLevel::Warning, text);
         }
-        if name == "start_type"
-            && let Some(b) = self.bridges.last()
-            && b.is_lazy()
-        {
-            self.warnings.push(format!(
-                "Warning: Bridge {} has start_type lazy: culex starts it at once, as if automatic.",
-                b.name()
-            ));
-        }
         Ok(())
     }
 

@@ -59,15 +59,11 @@ pub(super) struct BridgeRun {
 }
 
 enum State {
-    /// No socket; the next attempt at `at` (`None`: never again).
-    Waiting {
-        at: Option<Instant>,
-    },
+    /// No socket; the next attempt at `at` (`None`: never again, or for a
+    /// lazy bridge: once `threshold` messages wait for the remote).
+    Waiting { at: Option<Instant> },
     /// The remote's host name is being looked up in DNS.
-    Resolving {
-        lookup: Box<Lookup>,
-        port: u16,
-    },
+    Resolving { lookup: Box<Lookup>, port: u16 },
     /// TCP connect in progress, or CONNECT sent; given up at `deadline`.
     Connecting {
         conn: ConnId,
@@ -77,18 +73,22 @@ enum State {
     Up {
         conn: ConnId,
         keepalive: KeepAlive,
+        /// The last PUBLISH either way (a lazy bridge's idle timeout).
+        last_message: Instant,
     },
 }
 
 impl BridgeRun {
     pub fn new(config: Bridge, tls: Option<Arc<rustls::ClientConfig>>, seed: u64) -> BridgeRun {
+        let lazy = config.start_type == StartType::Lazy;
         BridgeRun {
             backoff: Backoff::new(config.restart_timeout, seed),
             tls,
             try_private: config.try_private,
             config,
+            // A lazy bridge waits for messages before it connects.
             state: State::Waiting {
-                at: Some(Instant::now()),
+                at: (!lazy).then(Instant::now),
             },
             address: 0,
             started: false,
@@ -101,8 +101,21 @@ impl BridgeRun {
             State::Waiting { at } => *at,
             State::Resolving { lookup, .. } => Some(lookup.deadline()),
             State::Connecting { deadline, .. } => Some(*deadline),
-            State::Up { keepalive, .. } => Some(keepalive.deadline()),
+            State::Up {
+                keepalive,
+                last_message,
+                ..
+            } => Some(match self.idle_timeout() {
+                Some(idle) => keepalive.deadline().min(*last_message + idle),
+                None => keepalive.deadline(),
+            }),
         }
+    }
+
+    /// A lazy bridge's `idle_timeout`.
+    fn idle_timeout(&self) -> Option<Duration> {
+        (self.config.start_type == StartType::Lazy)
+            .then(|| Duration::from_secs(u64::from(self.config.idle_timeout)))
     }
 
     fn local_state_topic(&self) -> Option<TopicName> {
@@ -161,9 +174,48 @@ impl EventLoop {
     /// Timed bridge work: attempts due, CONNACKs overdue, keep alive.
     pub(super) fn bridge_tick(&mut self, now: Instant) {
         for i in 0..self.bridges.len() {
+            let lazy = self.bridges[i].config.start_type == StartType::Lazy;
+            let idle = self.bridges[i].idle_timeout();
+            // A lazy bridge's queue: what starts it, and what keeps it up.
+            let (wanted, busy) = if lazy {
+                let id = &self.bridges[i].config.local_clientid;
+                (
+                    self.lazy_threshold_reached(i),
+                    self.broker.has_messages_for(id),
+                )
+            } else {
+                (true, true)
+            };
             let b = &mut self.bridges[i];
             match &mut b.state {
-                State::Waiting { at: Some(at) } if now >= *at => self.bridge_attempt(i, now),
+                State::Waiting { at: Some(at) } if now >= *at => {
+                    if wanted {
+                        self.bridge_attempt(i, now);
+                    } else {
+                        self.bridges[i].state = State::Waiting { at: None };
+                    }
+                }
+                State::Waiting { at: None } if lazy && wanted => {
+                    self.bridge_attempt(i, now);
+                }
+                State::Up { last_message, .. }
+                    if idle.is_some_and(|d| now >= *last_message + d) && busy =>
+                {
+                    // Messages still in flight or queued count as activity.
+                    *last_message = now;
+                }
+                State::Up {
+                    conn, last_message, ..
+                } if idle.is_some_and(|d| now >= *last_message + d) => {
+                    let conn = *conn;
+                    crate::notice!(
+                        "Bridge connection {} has exceeded idle timeout, disconnecting.",
+                        self.bridges[i].config.local_clientid
+                    );
+                    self.lost(conn, CloseReason::Quiet, now);
+                    // Stopped on purpose: wait for messages again.
+                    self.bridges[i].state = State::Waiting { at: None };
+                }
                 State::Resolving { lookup, .. } if now >= lookup.deadline() => {
                     let progress = lookup.tick(self.poll.registry(), now);
                     self.bridge_resolved(i, progress, now);
@@ -173,7 +225,9 @@ impl EventLoop {
                     let reason = CloseReason::Io("Connection timed out".into());
                     self.lost(conn, reason, now);
                 }
-                State::Up { conn, keepalive } => match keepalive.poll(now) {
+                State::Up {
+                    conn, keepalive, ..
+                } => match keepalive.poll(now) {
                     KeepAliveAction::Nothing => {}
                     KeepAliveAction::SendPing => {
                         let conn = *conn;
@@ -355,6 +409,12 @@ impl EventLoop {
         b.state = State::Waiting { at };
     }
 
+    /// Whether enough messages wait for a lazy bridge's remote.
+    fn lazy_threshold_reached(&self, i: usize) -> bool {
+        let b = &self.bridges[i];
+        self.broker.queued_for(&b.config.local_clientid) >= b.config.threshold as usize
+    }
+
     /// The bridge whose socket `id` is, if it is one.
     pub(super) fn bridge_of(&self, id: ConnId) -> Option<usize> {
         self.conns.get(id)?.bridge.map(BridgeIndex::get)
@@ -451,8 +511,15 @@ impl EventLoop {
                 }
                 _ => self.lost(id, CloseReason::ProtocolError, now),
             },
-            State::Up { keepalive, .. } => {
+            State::Up {
+                keepalive,
+                last_message,
+                ..
+            } => {
                 keepalive.received();
+                if matches!(packet, Packet::Publish(_)) {
+                    *last_message = now;
+                }
                 match packet {
                     Packet::Publish(mut p) => {
                         if let Some(topic) = link::remap_in(&self.bridges[i].config, &p.topic) {
@@ -498,6 +565,7 @@ impl EventLoop {
         b.state = State::Up {
             conn: id,
             keepalive: KeepAlive::new(keepalive, now),
+            last_message: now,
         };
         let config = &self.bridges[i].config;
         for (filter, _) in link::local_subscriptions(config) {
@@ -601,8 +669,17 @@ pub(super) fn outbound(
     outbound: Outbound,
 ) -> Option<Outbound> {
     let b = bridges.get_mut(i)?;
-    if let State::Up { keepalive, .. } = &mut b.state {
-        keepalive.sent(Instant::now());
+    if let State::Up {
+        keepalive,
+        last_message,
+        ..
+    } = &mut b.state
+    {
+        let now = Instant::now();
+        keepalive.sent(now);
+        if matches!(outbound, Outbound::Publish(_)) {
+            *last_message = now;
+        }
     }
     let config = &b.config;
     match outbound {
@@ -646,6 +723,7 @@ fn local_side<'a>(
         local_state: config
             .notifications
             .then(|| config.notification_topic.clone()),
+        lazy: config.start_type == StartType::Lazy,
         receive_maximum: None,
         maximum_packet_size: None,
     }
