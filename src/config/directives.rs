@@ -572,13 +572,7 @@ pub const DIRECTIVES: &[Directive] = &[
     d("round_robin", Bridge, Bool, BRIDGE, ""),
     d("bridge_attempt_unsubscribe", Bridge, Bool, BRIDGE, ""),
     d("bridge_outgoing_retain", Bridge, Bool, BRIDGE, ""),
-    d(
-        "bridge_max_packet_size",
-        Bridge,
-        Int,
-        Warn("culex does not limit the packets it sends to a bridge's remote"),
-        "",
-    ),
+    d("bridge_max_packet_size", Bridge, Int, BRIDGE, ""),
     d("bridge_bind_address", Bridge, Str, BRIDGE, ""),
     d("bridge_cafile", Bridge, Str, BRIDGE, "turns TLS on"),
     d(

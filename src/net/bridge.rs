@@ -604,7 +604,15 @@ impl EventLoop {
             .unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
         let mut local = local_side(config, &subscriptions);
         local.receive_maximum = limits.receive_maximum;
-        local.maximum_packet_size = limits.maximum_packet_size;
+        // The smaller of the remote's own limit and bridge_max_packet_size
+        // (for 3.x remotes, which cannot say): larger messages are dropped.
+        local.maximum_packet_size = [
+            limits.maximum_packet_size,
+            (config.max_packet_size > 0).then_some(config.max_packet_size),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         for p in &packets {
             if let Packet::Subscribe(s) = p {
                 for (f, o) in &s.filters {
