@@ -644,3 +644,27 @@ fn lazy_bridge_starts_at_the_threshold_and_stops_when_idle() {
         vec![msg("$SYS/broker/connection/c1/state", "0", false)]
     );
 }
+
+#[test]
+fn bridge_max_packet_size_keeps_big_messages_home() {
+    require_mosquitto();
+    let remote = Culex::start_program(MOSQUITTO, REMOTE, &[]);
+    let local = Culex::start(&bridging(remote.port, "bridge_max_packet_size 100\n"));
+    let up = msg("$SYS/broker/connection/c1/state", "1", true);
+    wait_for(
+        remote.port,
+        "$SYS/broker/connection/#",
+        &up,
+        Duration::from_secs(10),
+    );
+    let mut on_remote = Raw::login(remote.port, ProtocolVersion::V311, "on-remote", None);
+    on_remote.subscribe(&[("remote/#", 1)]);
+    let mut p = Raw::login(local.port, ProtocolVersion::V311, "pub-local", None);
+    let big = vec![b'x'; 200];
+    assert_eq!(p.publish("local/big", &big, 1, false), Some(0));
+    assert_eq!(p.publish("local/small", b"fits", 1, false), Some(0));
+    assert_eq!(
+        drain(&mut on_remote),
+        vec![msg("remote/small", "fits", false)]
+    );
+}

@@ -297,8 +297,10 @@ fn window_has_bytes(s: &Session, max_bytes: u64, d: &Delivery) -> bool {
     in_flight + d.message.payload.len() as u64 <= max_bytes
 }
 
+/// Whether a delivery fits the receiver's Maximum Packet Size: a 5.0
+/// client's, or a bridge's `bridge_max_packet_size` whatever its version.
 fn fits(s: &Session, d: &Delivery) -> bool {
-    if s.max_packet_size == 0 || s.version != ProtocolVersion::V5 {
+    if s.max_packet_size == 0 {
         return true;
     }
     let probe = OutgoingPublish {
