@@ -144,7 +144,13 @@ fn mosquitto_bridges_to_culex() {
 #[test]
 fn culex_bridges_to_culex() {
     let remote = Culex::start(REMOTE);
-    let local = Culex::start(&bridging(remote.port, ""));
+    // 2.1's socket options on the bridge's connection.
+    let local = Culex::start(&bridging(
+        remote.port,
+        "bridge_tcp_keepalive 30 10 3
+bridge_tcp_user_timeout 5000
+",
+    ));
     exercise(local.port, remote.port);
 }
 

@@ -314,3 +314,48 @@ fn tls_configuration_errors() {
     let lines = error(&tls_bridge("bridge_tls_version sslv3\n")).join("\n");
     assert!(lines.contains("Error found at t.conf:4."), "{lines}");
 }
+
+#[test]
+fn tcp_socket_options_of_2_1() {
+    let b = bridge(
+        "connection a\naddress h\ntopic #\nbridge_tcp_keepalive 30 10 3\nbridge_tcp_user_timeout 5000\n",
+    );
+    assert_eq!(
+        b.tcp_keepalive,
+        Some(crate::config::bridge::TcpKeepalive {
+            idle: 30,
+            interval: 10,
+            count: 3
+        })
+    );
+    assert_eq!(b.tcp_user_timeout, Some(5000));
+    for (line, want) in [
+        (
+            "bridge_tcp_keepalive 0 10 3",
+            "Error: invalid TCP keepalive idle value.",
+        ),
+        (
+            "bridge_tcp_keepalive 30 -1 3",
+            "Error: invalid TCP keepalive interval value.",
+        ),
+        (
+            "bridge_tcp_keepalive 30 10 0",
+            "Error: invalid TCP keepalive counter value.",
+        ),
+        (
+            "bridge_tcp_keepalive 30 10",
+            "Error: Empty bridge_tcp_keepalive_counter value in configuration.",
+        ),
+        (
+            "bridge_tcp_user_timeout -5",
+            "Error: invalid TCP user timeout value.",
+        ),
+        (
+            "bridge_session_expiry_interval -1",
+            "Error: bridge_session_expiry_interval must not be negative.",
+        ),
+    ] {
+        let lines = error(&format!("connection a\naddress h\ntopic #\n{line}\n")).join("\n");
+        assert!(lines.contains(want), "{line}: {lines}");
+    }
+}

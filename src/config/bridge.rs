@@ -107,10 +107,22 @@ pub struct Bridge {
     pub session_expiry_interval: u32,
     /// 2.1, MQTT 5 bridges: CONNECT's receive maximum (0 = not sent).
     pub receive_maximum: u16,
+    /// 2.1: TCP keep-alive probes on the bridge's socket.
+    pub tcp_keepalive: Option<TcpKeepalive>,
+    /// 2.1: TCP_USER_TIMEOUT of the bridge's socket, in milliseconds.
+    pub tcp_user_timeout: Option<u32>,
     /// TLS to the remote: `Some` exactly when `bridge_cafile`,
     /// `bridge_capath` or `bridge_tls_use_os_certs` is set, as mosquitto
     /// decides (`net__init_ssl_ctx`).
     pub tls: Option<BridgeTls>,
+}
+
+/// `bridge_tcp_keepalive idle interval count` (seconds, seconds, probes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    pub idle: u32,
+    pub interval: u32,
+    pub count: u32,
 }
 
 /// The lowest TLS version a bridge accepts (`bridge_tls_version`, a minimum
@@ -172,6 +184,8 @@ pub(crate) struct BridgeDraft {
     bind_address: Option<String>,
     session_expiry_interval: u32,
     receive_maximum: u16,
+    tcp_keepalive: Option<TcpKeepalive>,
+    tcp_user_timeout: Option<u32>,
     tls_cafile: Option<String>,
     tls_capath: Option<String>,
     tls_use_os_certs: bool,
@@ -376,7 +390,38 @@ pub(crate) fn option(
         "bridge_max_packet_size" => b.max_packet_size = parse_int(tok, name)?.max(0) as u32,
         "bridge_bind_address" => b.bind_address = Some(parse_string(tok, name, &b.bind_address)?),
         "bridge_session_expiry_interval" => {
-            b.session_expiry_interval = parse_int(tok, name)?.max(0) as u32
+            let v = parse_int(tok, name)?;
+            if v < 0 {
+                return Err("Error: bridge_session_expiry_interval must not be negative.".into());
+            }
+            b.session_expiry_interval = v as u32;
+        }
+        "bridge_tcp_keepalive" => {
+            // 2.1: idle, interval and count, each above zero.
+            let mut v = [0u32; 3];
+            for (slot, (part, what)) in v.iter_mut().zip([
+                ("bridge_tcp_keepalive_idle", "idle"),
+                ("bridge_tcp_keepalive_interval", "interval"),
+                ("bridge_tcp_keepalive_counter", "counter"),
+            ]) {
+                let n = parse_int(tok, part)?;
+                if n <= 0 {
+                    return Err(format!("Error: invalid TCP keepalive {what} value."));
+                }
+                *slot = n as u32;
+            }
+            b.tcp_keepalive = Some(TcpKeepalive {
+                idle: v[0],
+                interval: v[1],
+                count: v[2],
+            });
+        }
+        "bridge_tcp_user_timeout" => {
+            let v = parse_int(tok, name)?;
+            if v < 0 {
+                return Err("Error: invalid TCP user timeout value.".into());
+            }
+            b.tcp_user_timeout = Some(v as u32);
         }
         "bridge_receive_maximum" => {
             let v = parse_int(tok, name)?;
@@ -591,6 +636,8 @@ pub(crate) fn finish(d: BridgeDraft) -> R<Bridge> {
         bind_address: d.bind_address,
         session_expiry_interval: d.session_expiry_interval,
         receive_maximum: d.receive_maximum,
+        tcp_keepalive: d.tcp_keepalive,
+        tcp_user_timeout: d.tcp_user_timeout,
         tls,
     })
 }

@@ -629,20 +629,8 @@ pub const DIRECTIVES: &[Directive] = &[
         Warn("culex bridges send no topic aliases"),
         "2.1",
     ),
-    d(
-        "bridge_tcp_keepalive",
-        Bridge,
-        Special,
-        Warn("TCP keep-alive is not set on bridge sockets; keepalive_interval still applies"),
-        "2.1",
-    ),
-    d(
-        "bridge_tcp_user_timeout",
-        Bridge,
-        Int,
-        Warn("TCP_USER_TIMEOUT is not set on bridge sockets; keepalive_interval still applies"),
-        "2.1",
-    ),
+    d("bridge_tcp_keepalive", Bridge, Special, BRIDGE, "2.1"),
+    d("bridge_tcp_user_timeout", Bridge, Int, BRIDGE, "2.1"),
     d(
         "bridge_tls_use_os_certs",
         Bridge,

@@ -327,8 +327,7 @@ impl EventLoop {
         let host = b.config.addresses[b.address % b.config.addresses.len()]
             .host
             .clone();
-        let bind = b.config.bind_address.clone();
-        let stream = match open(addr, bind.as_deref()) {
+        let stream = match open(addr, &b.config) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("Error creating bridge: {e}.");
@@ -737,12 +736,24 @@ fn local_side<'a>(
     }
 }
 
-/// A non-blocking TCP connect to `addr`, from `bind` if given.
-fn open(addr: SocketAddr, bind: Option<&str>) -> io::Result<mio::net::TcpStream> {
+/// A non-blocking TCP connect to `addr`, from `bridge_bind_address` if
+/// given, with 2.1's TCP keep-alive and user timeout if set.
+fn open(addr: SocketAddr, config: &Bridge) -> io::Result<mio::net::TcpStream> {
+    let bind = config.bind_address.as_deref();
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
+    if let Some(k) = config.tcp_keepalive {
+        let probes = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(u64::from(k.idle)))
+            .with_interval(Duration::from_secs(u64::from(k.interval)))
+            .with_retries(k.count);
+        socket.set_tcp_keepalive(&probes)?;
+    }
+    if let Some(ms) = config.tcp_user_timeout {
+        socket.set_tcp_user_timeout(Some(Duration::from_millis(u64::from(ms))))?;
+    }
     if let Some(bind) = bind {
         let ip: IpAddr = super::resolve::resolve(bind)
             .ok()
