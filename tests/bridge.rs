@@ -674,3 +674,72 @@ fn bridge_max_packet_size_keeps_big_messages_home() {
         vec![msg("remote/small", "fits", false)]
     );
 }
+
+/// Reads one MQTT packet: (first byte, body).
+fn read_packet(s: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
+    use std::io::Read;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).expect("packet type");
+    let first = b[0];
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        s.read_exact(&mut b).expect("length");
+        len |= usize::from(b[0] & 0x7F) << shift;
+        shift += 7;
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).expect("body");
+    (first, body)
+}
+
+/// A 3.x-only broker (a mosquitto 1.x) answers a 5.0 CONNECT with 3.x
+/// return code 1: the bridge says so and reconnects with 3.1.1.
+#[test]
+fn a_5_0_bridge_falls_back_to_3_1_1_for_a_3_x_remote() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let local = Culex::start(&bridging(port, "bridge_protocol_version mqttv50\n"));
+    let accept = || {
+        listener.set_nonblocking(true).expect("nonblocking");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).expect("blocking");
+                    s.set_read_timeout(Some(Duration::from_secs(5)))
+                        .expect("timeout");
+                    return s;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => panic!("no bridge connection: {e}"),
+            }
+        }
+    };
+    let mut s = accept();
+    let (first, body) = read_packet(&mut s);
+    assert_eq!((first, body[6]), (0x10, 5), "a 5.0 CONNECT first");
+    s.write_all(&[0x20, 2, 0, 1]).expect("connack");
+    let mut s = accept();
+    let (first, body) = read_packet(&mut s);
+    assert_eq!(
+        (first, body[6]),
+        (0x10, 0x84),
+        "then 3.1.1 with the bridge bit"
+    );
+    s.write_all(&[0x20, 2, 0, 0]).expect("connack");
+    // Up: the `1` state, then the SUBSCRIBE for `local/#` <-> `remote/#`.
+    let mut types = Vec::new();
+    while !types.contains(&0x82) {
+        let (first, _) = read_packet(&mut s);
+        types.push(first);
+    }
+    local.wait_log(
+        "Warning: Remote bridge b1 does not support MQTT v5.0, reconnecting using MQTT v3.1.1.",
+    );
+}

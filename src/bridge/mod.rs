@@ -48,12 +48,17 @@ pub fn connect_packet(b: &Bridge) -> Connect {
 /// What the bridge sends once the remote accepted it: a SUBSCRIBE per
 /// `in`/`both` topic and, with `bridge_attempt_unsubscribe`, an UNSUBSCRIBE
 /// per `out` topic (clearing what an earlier configuration subscribed).
-/// `ids` hands out packet ids the local session is not using.
-pub fn remote_subscriptions(b: &Bridge, mut ids: impl FnMut() -> PacketId) -> Vec<Packet> {
+/// `ids` hands out packet ids the local session is not using; `version` is
+/// the protocol spoken (5.0 asks for no local and retain as published).
+pub fn remote_subscriptions(
+    b: &Bridge,
+    version: ProtocolVersion,
+    mut ids: impl FnMut() -> PacketId,
+) -> Vec<Packet> {
     let mut packets = Vec::new();
     for t in &b.topics {
         if t.direction.inbound() {
-            let v5 = b.protocol_version.is_v5();
+            let v5 = version.is_v5();
             let options = SubscriptionOptions {
                 qos: t.qos,
                 no_local: v5,

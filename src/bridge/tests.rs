@@ -61,7 +61,7 @@ fn topic_lines_build_both_filters() {
     assert_eq!(remap_out(&b, "x").as_deref(), Some("up/x"));
     assert_eq!(remap_out(&b, "other"), None);
     let mut next = 65535u16;
-    let packets = remote_subscriptions(&b, || {
+    let packets = remote_subscriptions(&b, b.protocol_version, || {
         next -= 1;
         PacketId::new(next).expect("non-zero")
     });

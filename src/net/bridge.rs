@@ -56,6 +56,9 @@ pub(super) struct BridgeRun {
     try_private: bool,
     /// The remote takes retained messages (a 5.0 CONNACK may say not).
     remote_retain: bool,
+    /// The protocol spoken: `bridge_protocol_version`, until a remote
+    /// answers a 5.0 CONNECT as a 3.x broker does.
+    version: codec::ProtocolVersion,
 }
 
 enum State {
@@ -81,6 +84,7 @@ enum State {
 impl BridgeRun {
     pub fn new(config: Bridge, tls: Option<Arc<rustls::ClientConfig>>, seed: u64) -> BridgeRun {
         let lazy = config.start_type == StartType::Lazy;
+        let version = config.protocol_version;
         BridgeRun {
             backoff: Backoff::new(config.restart_timeout, seed),
             tls,
@@ -93,6 +97,7 @@ impl BridgeRun {
             address: 0,
             started: false,
             remote_retain: true,
+            version,
         }
     }
 
@@ -355,7 +360,7 @@ impl EventLoop {
             },
         };
         let b = &self.bridges[i];
-        let version = b.config.protocol_version;
+        let version = b.version;
         let keepalive = Duration::from_secs(u64::from(b.config.keepalive));
         let entry = self.conns.vacant_entry();
         let id = entry.key();
@@ -451,6 +456,12 @@ impl EventLoop {
         }
         let b = &self.bridges[i];
         let mut connect = link::connect_packet(&b.config);
+        if connect.version != b.version {
+            // Falling back to 3.1.1: no 5.0 properties, the bridge bit back.
+            connect.version = b.version;
+            connect.properties = Default::default();
+            connect.bridge = b.config.try_private;
+        }
         connect.bridge &= b.try_private;
         log::debug!("Bridge {} sending CONNECT", b.config.remote_clientid);
         if let State::Connecting { connect_sent, .. } = &mut self.bridges[i].state {
@@ -501,9 +512,20 @@ impl EventLoop {
                 Packet::Connack(c) if c.code == 0 => self.bridge_up(i, id, &c, now),
                 Packet::Connack(c) => {
                     let b = &mut self.bridges[i];
-                    let version = b.config.protocol_version;
+                    let version = b.version;
                     if !version.is_v5() && c.code == 1 {
                         b.try_private = false;
+                    }
+                    // A 3.x broker answers a 5.0 CONNECT with return code 1
+                    // (no 5.0 reason code is 1): speak 3.1.1 from now on.
+                    if version.is_v5() && c.code == 1 {
+                        crate::notice!(
+                            "Warning: Remote bridge {} does not support MQTT v5.0, reconnecting using MQTT v3.1.1.",
+                            b.config.name
+                        );
+                        b.version = codec::ProtocolVersion::V311;
+                        self.lost(id, CloseReason::Quiet, now);
+                        return;
                     }
                     log::error!("Connection Refused: {}", refusal_text(version, c.code));
                     self.lost(id, CloseReason::Quiet, now);
@@ -577,7 +599,8 @@ impl EventLoop {
         // PUBLISH ids, which the core numbers upwards: count down from the top.
         let in_flight = self.broker.inflight_ids(&config.local_clientid);
         let mut next = u16::MAX;
-        let mut packets = link::remote_subscriptions(config, || {
+        let version = self.bridges[i].version;
+        let mut packets = link::remote_subscriptions(config, version, || {
             while in_flight.iter().any(|p| p.get() == next) {
                 next -= 1;
             }
@@ -602,6 +625,7 @@ impl EventLoop {
             .and_then(|c| c.stream.peer_addr().ok())
             .unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
         let mut local = local_side(config, &subscriptions);
+        local.version = version;
         local.receive_maximum = limits.receive_maximum;
         // The smaller of the remote's own limit and bridge_max_packet_size
         // (for 3.x remotes, which cannot say): larger messages are dropped.

@@ -947,6 +947,20 @@ impl DecodeCtx<'_> {
                     actions.push(Action::Close(id));
                     return data.len();
                 }
+                // A 3.x broker answers a bridge's 5.0 CONNECT with a 3.x
+                // CONNACK (no properties): the bridge code falls back to 3.1.1.
+                Err(_)
+                    if conn.bridge.is_some()
+                        && conn.version == Some(ProtocolVersion::V5)
+                        && let Ok(Some((p @ Packet::Connack(_), used))) = codec::decode(
+                            &data[pos..],
+                            Some(ProtocolVersion::V311),
+                            max_packet,
+                        ) =>
+                {
+                    pos += used;
+                    self.to_bridge.push(p);
+                }
                 Err(e) => {
                     log::debug!("Bad packet from connection {id}: {e}");
                     broker.decode_failed(id, e.reason_code(), now, actions);
