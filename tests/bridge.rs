@@ -743,3 +743,57 @@ fn a_5_0_bridge_falls_back_to_3_1_1_for_a_3_x_remote() {
         "Warning: Remote bridge b1 does not support MQTT v5.0, reconnecting using MQTT v3.1.1.",
     );
 }
+
+/// Two addresses without round_robin: the primary is down, so the bridge
+/// uses the secondary; once the primary is back it returns to it.
+#[test]
+fn without_round_robin_the_bridge_returns_to_its_primary_address() {
+    require_mosquitto();
+    let secondary = Culex::start_program(MOSQUITTO, REMOTE, &[]);
+    let primary_port = common::free_port();
+    let conf = format!(
+        "listener {{port}} 127.0.0.1\nallow_anonymous true\n\
+         connection b1\naddress 127.0.0.1:{primary_port} 127.0.0.1:{}\nclientid c1\n\
+         topic # both 1 local/ remote/\nrestart_timeout 1\n",
+        secondary.port
+    );
+    let local = Culex::start(&conf);
+    let up = msg("$SYS/broker/connection/c1/state", "1", true);
+    let mut on_secondary = wait_for(
+        secondary.port,
+        "$SYS/broker/connection/#",
+        &up,
+        Duration::from_secs(10),
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rconf = dir.path().join("primary.conf");
+    std::fs::write(
+        &rconf,
+        format!("listener {primary_port} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .expect("write");
+    let mut primary = spawn(MOSQUITTO, &rconf, &dir.path().join("primary.log"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", primary_port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let on_primary = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(
+            primary_port,
+            "$SYS/broker/connection/#",
+            &up,
+            Duration::from_secs(15),
+        )
+    }));
+    // The secondary saw the bridge leave (its will).
+    let left = on_secondary.collect_until(Duration::from_millis(500), Duration::from_secs(2));
+    let _ = primary.kill();
+    let _ = primary.wait();
+    assert!(on_primary.is_ok(), "{}", local.log_text());
+    assert!(
+        left.contains(&msg("$SYS/broker/connection/c1/state", "0", false)),
+        "{left:?}"
+    );
+}

@@ -59,6 +59,11 @@ pub(super) struct BridgeRun {
     /// The protocol spoken: `bridge_protocol_version`, until a remote
     /// answers a 5.0 CONNECT as a 3.x broker does.
     version: codec::ProtocolVersion,
+    /// `round_robin false` on a later address: a TCP connect to the
+    /// primary address (never registered with the loop; checked on the
+    /// timer), and when to start or check the next one.
+    probe: Option<(mio::net::TcpStream, Instant)>,
+    probe_at: Option<Instant>,
 }
 
 enum State {
@@ -98,10 +103,20 @@ impl BridgeRun {
             started: false,
             remote_retain: true,
             version,
+            probe: None,
+            probe_at: None,
         }
     }
 
     fn deadline(&self) -> Option<Instant> {
+        let state = self.state_deadline();
+        match (state, self.probe_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn state_deadline(&self) -> Option<Instant> {
         match &self.state {
             State::Waiting { at } => *at,
             State::Resolving { lookup, .. } => Some(lookup.deadline()),
@@ -179,6 +194,9 @@ impl EventLoop {
     /// Timed bridge work: attempts due, CONNACKs overdue, keep alive.
     pub(super) fn bridge_tick(&mut self, now: Instant) {
         for i in 0..self.bridges.len() {
+            if self.bridges[i].probe_at.is_some_and(|at| now >= at) {
+                self.bridge_probe_primary(i, now);
+            }
             let lazy = self.bridges[i].config.start_type == StartType::Lazy;
             let idle = self.bridges[i].idle_timeout();
             // A lazy bridge's queue: what starts it, and what keeps it up.
@@ -401,16 +419,66 @@ impl EventLoop {
     /// next address.
     fn bridge_retry(&mut self, i: usize, now: Instant) {
         let b = &mut self.bridges[i];
+        // The next address in turn; without round_robin the primary is
+        // probed while a later one is in use (`bridge_probe_primary`).
         b.address = (b.address + 1) % b.config.addresses.len().max(1);
-        if !b.config.round_robin {
-            // Back to the primary address first, as mosquitto prefers it.
-            b.address = 0;
-        }
+        b.probe = None;
+        b.probe_at = None;
         let at = match b.config.start_type {
             StartType::Once => None,
             StartType::Automatic | StartType::Lazy => Some(now + b.backoff.next_delay()),
         };
         b.state = State::Waiting { at };
+    }
+
+    /// `round_robin false` while connected to a later address: every 5 s a
+    /// TCP connect to the primary; once one succeeds, the bridge moves back
+    /// to it (as mosquitto's `bridge_check`).
+    fn bridge_probe_primary(&mut self, i: usize, now: Instant) {
+        const EVERY: Duration = Duration::from_secs(5);
+        let b = &mut self.bridges[i];
+        let State::Up { conn, .. } = b.state else {
+            b.probe = None;
+            b.probe_at = None;
+            return;
+        };
+        match b.probe.take() {
+            None => {
+                let primary = &b.config.addresses[0];
+                let ip = super::resolve::resolve(&primary.host)
+                    .ok()
+                    .and_then(|ips| ips.into_iter().next());
+                b.probe = ip
+                    .and_then(|ip| open(SocketAddr::new(ip, primary.port), &b.config).ok())
+                    .map(|s| (s, now));
+                let wait = if b.probe.is_some() {
+                    Duration::from_secs(1)
+                } else {
+                    EVERY
+                };
+                b.probe_at = Some(now + wait);
+            }
+            Some((probe, since)) => match probe.take_error() {
+                Ok(None) if probe.peer_addr().is_ok() => {
+                    log::info!(
+                        "Bridge {}: primary address {} is reachable again, reconnecting to it.",
+                        b.config.name,
+                        b.config.addresses[0]
+                    );
+                    drop(probe);
+                    self.lost(conn, CloseReason::Quiet, now);
+                    let b = &mut self.bridges[i];
+                    b.address = 0;
+                    b.state = State::Waiting { at: Some(now) };
+                }
+                // Still connecting: look again shortly, for a while.
+                Ok(None) if now < since + EVERY => {
+                    b.probe = Some((probe, since));
+                    b.probe_at = Some(now + Duration::from_secs(1));
+                }
+                _ => b.probe_at = Some(now + EVERY),
+            },
+        }
     }
 
     /// Whether enough messages wait for a lazy bridge's remote.
@@ -581,6 +649,9 @@ impl EventLoop {
             b.config.local_clientid
         );
         b.backoff.reset();
+        if !b.config.round_robin && b.address != 0 {
+            b.probe_at = Some(now + Duration::from_secs(5));
+        }
         // A 5.0 remote may impose its own keep alive (Server Keep Alive).
         let keepalive = limits.server_keep_alive.unwrap_or(b.config.keepalive);
         b.state = State::Up {
