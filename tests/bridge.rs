@@ -483,7 +483,7 @@ fn mqtt5_bridge_over_tls_by_host_name() {
          connection b1\naddress localhost:{}\nclientid c1\n\
          topic # both 1 local/ remote/\nrestart_timeout 1\nbridge_protocol_version mqttv50\n\
          bridge_capath {{dir}}\nbridge_certfile {{dir}}/client.pem\nbridge_keyfile {{dir}}/client.key\n\
-         bridge_tls_version tlsv1.3\n",
+         bridge_tls_version tlsv1.3\nbridge_ciphers_tls1.3 TLS_AES_256_GCM_SHA384\n",
         remote.port2
     );
     let local = Culex::start_with(&conf, &borrowed(&files));

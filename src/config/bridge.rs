@@ -151,6 +151,10 @@ pub struct BridgeTls {
     pub insecure: bool,
     pub version: BridgeTlsVersion,
     pub alpn: Option<String>,
+    /// 2.1's `bridge_ciphers` (TLS 1.2) and `bridge_ciphers_tls1.3`, in
+    /// OpenSSL's names as for a listener's `ciphers`.
+    pub ciphers: Option<String>,
+    pub ciphers_tls13: Option<String>,
 }
 
 /// A bridge while its lines are being read; finished by [`finish`].
@@ -194,6 +198,8 @@ pub(crate) struct BridgeDraft {
     tls_insecure: bool,
     tls_version: Option<String>,
     tls_alpn: Option<String>,
+    tls_ciphers: Option<String>,
+    tls_ciphers_tls13: Option<String>,
 }
 
 impl BridgeDraft {
@@ -435,6 +441,10 @@ pub(crate) fn option(
         "bridge_insecure" => b.tls_insecure = parse_bool(tok, name)?,
         "bridge_tls_use_os_certs" => b.tls_use_os_certs = parse_bool(tok, name)?,
         "bridge_alpn" => b.tls_alpn = Some(parse_string(tok, name, &b.tls_alpn)?),
+        "bridge_ciphers" => b.tls_ciphers = Some(parse_string(tok, name, &b.tls_ciphers)?),
+        "bridge_ciphers_tls1.3" | "bridge_ciphers_tls" => {
+            b.tls_ciphers_tls13 = Some(parse_string(tok, name, &b.tls_ciphers_tls13)?)
+        }
         "bridge_tls_version" => {
             let v = parse_string(tok, name, &b.tls_version)?;
             // mosquitto checks the value only when it connects; culex checks
@@ -655,6 +665,8 @@ fn tls(d: &BridgeDraft) -> R<Option<BridgeTls>> {
             ("bridge_insecure", d.tls_insecure),
             ("bridge_tls_version", d.tls_version.is_some()),
             ("bridge_alpn", d.tls_alpn.is_some()),
+            ("bridge_ciphers", d.tls_ciphers.is_some()),
+            ("bridge_ciphers_tls1.3", d.tls_ciphers_tls13.is_some()),
         ];
         if let Some((directive, _)) = set.iter().find(|(_, on)| *on) {
             return Err(format!(
@@ -689,6 +701,8 @@ fn tls(d: &BridgeDraft) -> R<Option<BridgeTls>> {
             _ => BridgeTlsVersion::Tls12,
         },
         alpn: d.tls_alpn.clone(),
+        ciphers: d.tls_ciphers.clone(),
+        ciphers_tls13: d.tls_ciphers_tls13.clone(),
     }))
 }
 

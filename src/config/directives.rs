@@ -78,10 +78,6 @@ const BRIDGE: Status = Implemented;
 /// bridge's credentials and traffic.
 const BRIDGE_PSK: Status =
     Refuse("TLS-PSK is not supported by culex's TLS library (rustls); use bridge_cafile");
-/// Ignoring a cipher restriction would offer suites the user excluded.
-const BRIDGE_CIPHERS: Status = Refuse(
-    "culex's bridges offer its TLS library's default suites (ECDHE with AES-GCM or ChaCha20-Poly1305) and cannot restrict them yet",
-);
 const LOCAL_LOGIN: Status = Warn(
     "the local side of a culex bridge is trusted like mosquitto's own bridge context; no local login is made",
 );
@@ -638,13 +634,13 @@ pub const DIRECTIVES: &[Directive] = &[
         BRIDGE,
         "2.1; turns TLS on; reads /etc/ssl/certs/ca-certificates.crt",
     ),
-    d("bridge_ciphers", Bridge, Str, BRIDGE_CIPHERS, "2.1"),
-    d("bridge_ciphers_tls1.3", Bridge, Str, BRIDGE_CIPHERS, "2.1"),
+    d("bridge_ciphers", Bridge, Str, BRIDGE, "2.1"),
+    d("bridge_ciphers_tls1.3", Bridge, Str, BRIDGE, "2.1"),
     d(
         "bridge_ciphers_tls",
         Bridge,
         Str,
-        BRIDGE_CIPHERS,
+        BRIDGE,
         "2.1 (name as in the 2.1 ChangeLog)",
     ),
     d(

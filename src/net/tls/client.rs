@@ -178,7 +178,15 @@ fn client_config(name: &str, tls: &BridgeTls) -> Result<Arc<ClientConfig>, Bridg
         detail: detail(name, format!("{e}.")),
     };
     let roots = roots(name, tls)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = super::config::provider_with(
+        ("bridge_ciphers", tls.ciphers.as_deref()),
+        ("bridge_ciphers_tls1.3", tls.ciphers_tls13.as_deref()),
+    )
+    .map_err(|e| BridgeTlsError {
+        mosquitto: "Error: Unable to set TLS ciphers.".into(),
+        detail: detail(name, e),
+    })?;
+    let provider = Arc::new(provider);
     let versions = match tls.version {
         BridgeTlsVersion::Tls12 => BOTH,
         BridgeTlsVersion::Tls13 => TLS13_ONLY,

@@ -249,32 +249,44 @@ fn protocol_versions(
 
 /// The *ring* provider with the suites `ciphers` / `ciphers_tls1.3` allow.
 fn provider(tls: &TlsSettings) -> Result<CryptoProvider, TlsConfigError> {
-    let tls12 = match &tls.ciphers {
+    provider_with(
+        ("ciphers", tls.ciphers.as_deref()),
+        ("ciphers_tls1.3", tls.ciphers_tls13.as_deref()),
+    )
+}
+
+/// The *ring* provider with the TLS 1.2 and 1.3 suites two OpenSSL-style
+/// lists allow (`None`: rustls' defaults); each comes with the directive
+/// that gave it, for messages. Listeners and bridges share it.
+pub(super) fn provider_with(
+    (name12, list12): (&'static str, Option<&str>),
+    (name13, list13): (&'static str, Option<&str>),
+) -> Result<CryptoProvider, TlsConfigError> {
+    let tls12 = match list12 {
         None => ciphers::default_tls12(),
         Some(list) => {
-            let sel = ciphers::select_tls12(list).map_err(|e| cipher_error("ciphers", list, e))?;
+            let sel = ciphers::select_tls12(list).map_err(|e| cipher_error(name12, list, e))?;
             if !sel.unsupported.is_empty() {
                 log::warn!(
-                    "Warning: ciphers: ignoring cipher suites culex's TLS library (rustls) does not implement: {}.",
+                    "Warning: {name12}: ignoring cipher suites culex's TLS library (rustls) does not implement: {}.",
                     sel.unsupported.join(", ")
                 );
             }
             if sel.used_keywords {
                 log::info!(
-                    "ciphers \"{list}\": OpenSSL cipher keywords select by property; culex keeps its TLS library's secure defaults for them (ECDHE with AES-GCM or ChaCha20-Poly1305)."
+                    "{name12} \"{list}\": OpenSSL cipher keywords select by property; culex keeps its TLS library's secure defaults for them (ECDHE with AES-GCM or ChaCha20-Poly1305)."
                 );
             }
             sel.suites
         }
     };
-    let tls13 = match &tls.ciphers_tls13 {
+    let tls13 = match list13 {
         None => ciphers::default_tls13(),
         Some(list) => {
-            let sel =
-                ciphers::select_tls13(list).map_err(|e| cipher_error("ciphers_tls1.3", list, e))?;
+            let sel = ciphers::select_tls13(list).map_err(|e| cipher_error(name13, list, e))?;
             if !sel.unsupported.is_empty() {
                 log::warn!(
-                    "Warning: ciphers_tls1.3: ignoring cipher suites culex's TLS library (rustls) does not implement: {}.",
+                    "Warning: {name13}: ignoring cipher suites culex's TLS library (rustls) does not implement: {}.",
                     sel.unsupported.join(", ")
                 );
             }
