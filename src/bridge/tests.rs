@@ -302,8 +302,8 @@ fn tls_configuration_errors() {
             "Error: The 'bridge_require_ocsp' option is not supported by culex: culex cannot check OCSP responses",
         ),
         (
-            "bridge_cafile /a\nbridge_ciphers HIGH\n",
-            "Error: The 'bridge_ciphers' option is not supported by culex",
+            "bridge_ciphers HIGH\n",
+            "Error: Invalid bridge configuration: bridge_ciphers is set but neither bridge_cafile nor bridge_capath is",
         ),
     ];
     for (extra, want) in cases {
