@@ -3,6 +3,7 @@
 //! file as `config__check` does.
 
 use super::lexer::{self, Tok};
+use super::parser::{empty, lossy, parse_bool, parse_int, parse_string};
 use crate::codec::{ProtocolVersion, Qos, TopicFilter, TopicName};
 
 type R<T> = Result<T, String>;
@@ -216,42 +217,6 @@ impl BridgeDraft {
     pub fn wants_tls11(&self) -> bool {
         self.tls_version.as_deref() == Some("tlsv1.1")
     }
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn empty(name: &str) -> String {
-    format!("Error: Empty {name} value in configuration.")
-}
-
-fn parse_bool(tok: &mut Tok, name: &str) -> R<bool> {
-    match tok.word() {
-        None => Err(empty(name)),
-        Some(b"true") | Some(b"1") => Ok(true),
-        Some(b"false") | Some(b"0") => Ok(false),
-        Some(w) => Err(format!("Error: Invalid {name} value ({}).", lossy(w))),
-    }
-}
-
-fn parse_int(tok: &mut Tok, name: &str) -> R<i32> {
-    tok.word().map(lexer::atoi).ok_or_else(|| empty(name))
-}
-
-/// `conf__parse_string`: the rest of the line, trimmed; given twice is an error.
-fn parse_string(tok: &mut Tok, name: &str, slot: &Option<String>) -> R<String> {
-    let rest = tok.rest().ok_or_else(|| empty(name))?;
-    if slot.is_some() {
-        return Err(format!("Error: Duplicate {name} value in configuration."));
-    }
-    let v = lexer::trim_blanks(rest);
-    if v.is_empty() {
-        return Err(empty(name));
-    }
-    std::str::from_utf8(v)
-        .map(str::to_string)
-        .map_err(|_| "Error: Malformed UTF-8 in configuration.".to_string())
 }
 
 /// `connection NAME`: starts a new bridge.

@@ -133,11 +133,11 @@ pub(crate) struct Parser {
     pub bridges: Vec<super::bridge::BridgeDraft>,
 }
 
-fn lossy(b: &[u8]) -> String {
+pub(super) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn empty(name: &str) -> String {
+pub(super) fn empty(name: &str) -> String {
     format!("Error: Empty {name} value in configuration.")
 }
 
@@ -146,7 +146,7 @@ fn dup(name: &str) -> String {
 }
 
 /// `conf__parse_bool`.
-fn parse_bool(tok: &mut Tok, name: &str) -> R<bool> {
+pub(super) fn parse_bool(tok: &mut Tok, name: &str) -> R<bool> {
     match tok.word() {
         None => Err(empty(name)),
         Some(b"true") | Some(b"1") => Ok(true),
@@ -156,7 +156,7 @@ fn parse_bool(tok: &mut Tok, name: &str) -> R<bool> {
 }
 
 /// `conf__parse_int` (C `atoi` of the next word).
-fn parse_int(tok: &mut Tok, name: &str) -> R<i32> {
+pub(super) fn parse_int(tok: &mut Tok, name: &str) -> R<i32> {
     match tok.word() {
         None => Err(empty(name)),
         Some(w) => Ok(lexer::atoi(w)),
@@ -164,7 +164,7 @@ fn parse_int(tok: &mut Tok, name: &str) -> R<i32> {
 }
 
 /// `conf__parse_string`: rest of line, duplicate check, trim, UTF-8 check.
-fn parse_string(tok: &mut Tok, name: &str, slot: &Option<String>) -> R<String> {
+pub(super) fn parse_string(tok: &mut Tok, name: &str, slot: &Option<String>) -> R<String> {
     let rest = tok.rest().ok_or_else(|| empty(name))?;
     if slot.is_some() {
         return Err(dup(name));

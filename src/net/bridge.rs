@@ -548,20 +548,10 @@ impl EventLoop {
             return;
         };
         let version = conn.version.unwrap_or(codec::ProtocolVersion::V311);
-        let target = match conn.layered.as_mut() {
-            None => {
-                if conn.out.len() == conn.out_pos {
-                    self.dirty.push(id);
-                }
-                &mut conn.out
-            }
-            Some(layered) => {
-                if layered.staged.is_empty() {
-                    self.dirty.push(id);
-                }
-                &mut layered.staged
-            }
-        };
+        let (target, was_empty) = conn.mqtt_output();
+        if was_empty {
+            self.dirty.push(id);
+        }
         codec::encode(packet, version, target);
         if let Some(i) = conn.bridge
             && let Some(State::Up { keepalive, .. }) =

@@ -107,6 +107,21 @@ impl Connection {
         self.out.len() - self.out_pos + staged
     }
 
+    /// Where encoded MQTT goes: the socket buffer, or the layers' staging
+    /// area. `true` when it was empty, so the connection needs a flush.
+    fn mqtt_output(&mut self) -> (&mut Vec<u8>, bool) {
+        match self.layered.as_mut() {
+            None => {
+                let was_empty = self.out.len() == self.out_pos;
+                (&mut self.out, was_empty)
+            }
+            Some(layered) => {
+                let was_empty = layered.staged.is_empty();
+                (&mut layered.staged, was_empty)
+            }
+        }
+    }
+
     fn peer_identity(&self) -> Option<layer::PeerIdentity> {
         self.layered
             .as_ref()?
@@ -734,20 +749,10 @@ impl EventLoop {
                         continue;
                     }
                     let version = conn.version.unwrap_or(ProtocolVersion::V311);
-                    let target = match conn.layered.as_mut() {
-                        None => {
-                            if conn.out.len() == conn.out_pos {
-                                self.dirty.push(id);
-                            }
-                            &mut conn.out
-                        }
-                        Some(layered) => {
-                            if layered.staged.is_empty() {
-                                self.dirty.push(id);
-                            }
-                            &mut layered.staged
-                        }
-                    };
+                    let (target, was_empty) = conn.mqtt_output();
+                    if was_empty {
+                        self.dirty.push(id);
+                    }
                     let before = target.len();
                     self.broker.stats.messages_sent += 1;
                     match &outbound {

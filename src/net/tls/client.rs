@@ -10,7 +10,6 @@
 use std::fmt;
 use std::fs;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -22,7 +21,7 @@ use rustls::{
     SignatureScheme, SupportedProtocolVersion,
 };
 
-use super::config::{TlsConfigError, load_capath_file, load_certs, load_key};
+use super::config::{TlsConfigError, capath_files, load_capath_file, load_certs, load_key};
 use crate::config::bridge::{Bridge, BridgeTls, BridgeTlsVersion};
 use crate::net::layer::{Layer, LayerError};
 
@@ -124,22 +123,7 @@ fn roots(name: &str, tls: &BridgeTls) -> Result<RootCertStore, BridgeTlsError> {
         }
     }
     if let Some(dir) = &tls.capath {
-        let entries = fs::read_dir(dir).map_err(|e| {
-            ca_error(
-                name,
-                tls,
-                TlsConfigError::Io {
-                    directive: "bridge_capath",
-                    path: dir.clone(),
-                    error: crate::net::listen::strerror(&e),
-                },
-            )
-        })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
+        let files = capath_files("bridge_capath", dir).map_err(|e| ca_error(name, tls, e))?;
         for file in files {
             load_capath_file(&mut roots, &file);
         }

@@ -448,17 +448,7 @@ fn load_roots(tls: &TlsSettings) -> Result<RootCertStore, TlsConfigError> {
         }
     }
     if let Some(dir) = &tls.capath {
-        let entries = fs::read_dir(dir).map_err(|e| TlsConfigError::Io {
-            directive: "capath",
-            path: dir.clone(),
-            error: crate::net::listen::strerror(&e),
-        })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        for file in files {
+        for file in capath_files("capath", dir)? {
             let (added, ignored) = load_capath_file(&mut roots, &file);
             log::debug!(
                 "capath: {} CA certificate(s) loaded, {} ignored from \"{}\".",
@@ -469,6 +459,25 @@ fn load_roots(tls: &TlsSettings) -> Result<RootCertStore, TlsConfigError> {
         }
     }
     Ok(roots)
+}
+
+/// The files of a `capath` directory, in name order (as OpenSSL's lookup
+/// by hash would find any of them).
+pub(super) fn capath_files(
+    directive: &'static str,
+    dir: &str,
+) -> Result<Vec<PathBuf>, TlsConfigError> {
+    let entries = fs::read_dir(dir).map_err(|e| TlsConfigError::Io {
+        directive,
+        path: dir.to_string(),
+        error: crate::net::listen::strerror(&e),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 pub(super) fn load_capath_file(roots: &mut RootCertStore, file: &Path) -> (usize, usize) {
