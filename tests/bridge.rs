@@ -797,3 +797,47 @@ fn without_round_robin_the_bridge_returns_to_its_primary_address() {
         "{left:?}"
     );
 }
+
+/// conf/bridge.conf, the example, bridging (with a password) to the seed
+/// setup conf/mosquitto.conf, both on free ports.
+#[test]
+fn the_example_bridge_config_reaches_the_seed_setup() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let seed = std::fs::read_to_string(format!("{root}/conf/mosquitto.conf")).expect("seed");
+    let passwd = std::fs::read(format!("{root}/conf/passwd")).expect("passwd");
+    let seed = seed
+        .replace("listener 1883", "listener {port} 127.0.0.1")
+        .replace("persistence true", "persistence false")
+        .replace("password_file conf/passwd", "password_file {dir}/passwd");
+    let remote = Culex::start_with(&seed, &[("passwd", &passwd)]);
+    let example = std::fs::read_to_string(format!("{root}/conf/bridge.conf")).expect("example");
+    let example = example
+        .replace("listener 1884 127.0.0.1", "listener {port} 127.0.0.1")
+        .replace(
+            "address 127.0.0.1:1883",
+            &format!("address 127.0.0.1:{}", remote.port),
+        );
+    let local = Culex::start(&example);
+    remote.wait_log("as site7 (p2, c0, k60, u'culex').");
+
+    let mut central = Raw::login(
+        remote.port,
+        ProtocolVersion::V311,
+        "central",
+        Some(("culex", "culex-demo")),
+    );
+    central.subscribe(&[("site7/#", 1)]);
+    let mut here = Raw::login(local.port, ProtocolVersion::V311, "here", None);
+    here.subscribe(&[("commands/#", 1)]);
+    let mut sensor = Raw::login(local.port, ProtocolVersion::V311, "sensor", None);
+    assert_eq!(sensor.publish("sensors/t1", b"21.5", 1, false), Some(0));
+    assert_eq!(
+        drain(&mut central),
+        vec![msg("site7/sensors/t1", "21.5", false)]
+    );
+    assert_eq!(
+        central.publish("site7/commands/fan", b"on", 1, false),
+        Some(0)
+    );
+    assert_eq!(drain(&mut here), vec![msg("commands/fan", "on", false)]);
+}
