@@ -185,7 +185,7 @@ impl Broker {
         self.by_client_id
             .get(client_id)
             .and_then(|&k| self.sessions.get(k))
-            .map_or(0, |s| s.queue.len())
+            .map_or(0, |s| s.queue().len())
     }
 
     /// Whether a session has messages queued or in flight (a lazy bridge
@@ -194,7 +194,7 @@ impl Broker {
         self.by_client_id
             .get(client_id)
             .and_then(|&k| self.sessions.get(k))
-            .is_some_and(|s| !s.queue.is_empty() || !s.inflight.is_empty())
+            .is_some_and(|s| !s.queue().is_empty() || !s.inflight().is_empty())
     }
 
     /// Publishes a bridge's state (`1` up, `0` down) locally, retained at

@@ -277,7 +277,7 @@ impl Broker {
         s.serial = serial;
         s.listener = listener_id;
         s.version = version;
-        s.username = connect.username.clone();
+        s.username = connect.username.as_deref().map(Box::from);
         s.expiry_interval = expiry;
         s.disconnected_at = None;
         s.dropping = false;
@@ -392,7 +392,7 @@ impl Broker {
         let Some(s) = self.sessions.get(key) else {
             return;
         };
-        for i in &s.inflight {
+        for i in s.inflight() {
             match i.state {
                 OutState::AwaitPubcomp => out.push(Action::Send(
                     conn,

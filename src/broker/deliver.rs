@@ -121,8 +121,8 @@ impl Broker {
         match s.conn {
             Some(conn)
                 if delivery.qos == Qos::AtMostOnce
-                    || (s.inflight.len() < limit
-                        && s.queue.is_empty()
+                    || (s.inflight().len() < limit
+                        && s.queue().is_empty()
                         && window_has_bytes(s, max_bytes, &delivery)) =>
             {
                 let sent = launch(
@@ -154,8 +154,8 @@ impl Broker {
             return;
         };
         let size = delivery.message.payload.len() as u64;
-        let full = (max_msgs > 0 && s.queue.len() >= max_msgs)
-            || (max_bytes > 0 && s.queued_bytes + size > max_bytes);
+        let full = (max_msgs > 0 && s.queue().len() >= max_msgs)
+            || (max_bytes > 0 && s.queued_bytes() + size > max_bytes);
         if full {
             if !s.dropping {
                 s.dropping = true;
@@ -169,8 +169,9 @@ impl Broker {
         }
         s.dropping = false;
         self.stats.changes += 1;
-        s.queued_bytes += size;
-        s.queue.push_back(delivery);
+        let flow = s.flow_mut();
+        flow.queued_bytes += size;
+        flow.queue.push_back(delivery);
     }
 
     /// Moves queued messages into the in-flight window while it has room.
@@ -186,8 +187,8 @@ impl Broker {
             return;
         };
         let max_bytes = self.settings.max_inflight_bytes;
-        while s.inflight.len() < limit {
-            match s.queue.front() {
+        while s.inflight().len() < limit {
+            match s.queue().front() {
                 Some(next)
                     if next.qos != Qos::AtMostOnce && !window_has_bytes(s, max_bytes, next) =>
                 {
@@ -196,10 +197,13 @@ impl Broker {
                 Some(_) => {}
                 None => break,
             }
-            let Some(delivery) = s.queue.pop_front() else {
+            let Some(flow) = s.existing_flow_mut() else {
                 break;
             };
-            s.queued_bytes = s
+            let Some(delivery) = flow.queue.pop_front() else {
+                break;
+            };
+            flow.queued_bytes = flow
                 .queued_bytes
                 .saturating_sub(delivery.message.payload.len() as u64);
             if delivery.message.is_expired(self.now) {
@@ -216,11 +220,13 @@ impl Broker {
             ) {
                 Ok(()) => self.stats.publish_sent += 1,
                 Err(delivery) => {
-                    s.queue.push_front(delivery);
+                    s.flow_mut().queue.push_front(delivery);
                     break;
                 }
             }
         }
+        // Every acknowledgement ends here: the session may be idle again.
+        s.release_idle_flow();
     }
 
     /// Publishes and forgets the session's will, if it has one and may write
@@ -286,11 +292,11 @@ impl Broker {
 /// its payloads exceeding the limit (0 = none). An empty window always takes
 /// one message, or a large one could never be sent.
 fn window_has_bytes(s: &Session, max_bytes: u64, d: &Delivery) -> bool {
-    if max_bytes == 0 || s.inflight.is_empty() {
+    if max_bytes == 0 || s.inflight().is_empty() {
         return true;
     }
     let in_flight: u64 = s
-        .inflight
+        .inflight()
         .iter()
         .map(|i| i.delivery.message.payload.len() as u64)
         .sum();
@@ -347,7 +353,7 @@ fn launch(
         let Some(pid) = s.allocate_packet_id() else {
             return Err(delivery);
         };
-        s.inflight.push_back(Inflight {
+        s.flow_mut().inflight.push_back(Inflight {
             packet_id: pid,
             delivery: delivery.clone(),
             state: initial_state(delivery.qos),

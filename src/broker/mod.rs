@@ -706,9 +706,10 @@ impl Broker {
             return;
         };
         if let Some(i) = s.inflight_position(ack.packet_id)
-            && s.inflight[i].state == OutState::AwaitPuback
+            && s.inflight()[i].state == OutState::AwaitPuback
+            && let Some(flow) = s.existing_flow_mut()
         {
-            s.inflight.remove(i);
+            flow.inflight.remove(i);
             self.stats.changes += 1;
             self.drain_queue(key, out);
         }
@@ -718,18 +719,19 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        match s.inflight_position(ack.packet_id) {
-            Some(i) if s.inflight[i].state == OutState::AwaitPubrec => {
+        let position = s.inflight_position(ack.packet_id);
+        match (position, s.existing_flow_mut()) {
+            (Some(i), Some(flow)) if flow.inflight[i].state == OutState::AwaitPubrec => {
                 if ack.reason >= 0x80 {
                     // The client refused the message: the flow ends here.
-                    s.inflight.remove(i);
+                    flow.inflight.remove(i);
                     self.drain_queue(key, out);
                     return;
                 }
-                s.inflight[i].state = OutState::AwaitPubcomp;
+                flow.inflight[i].state = OutState::AwaitPubcomp;
                 self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
             }
-            Some(i) if s.inflight[i].state == OutState::AwaitPubcomp => {
+            (Some(i), Some(flow)) if flow.inflight[i].state == OutState::AwaitPubcomp => {
                 // A repeated PUBREC: repeat the PUBREL.
                 self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
             }
@@ -749,12 +751,14 @@ impl Broker {
             return;
         };
         let id = ack.packet_id.get();
-        let code = match s.awaiting_pubrel.iter().position(|&p| p == id) {
-            Some(i) => {
-                s.awaiting_pubrel.swap_remove(i);
+        let position = s.awaiting_pubrel().iter().position(|&p| p == id);
+        let code = match (position, s.existing_flow_mut()) {
+            (Some(i), Some(flow)) => {
+                flow.awaiting_pubrel.swap_remove(i);
+                s.release_idle_flow();
                 reason::v5::SUCCESS
             }
-            None => reason::v5::PACKET_IDENTIFIER_NOT_FOUND,
+            _ => reason::v5::PACKET_IDENTIFIER_NOT_FOUND,
         };
         self.send(
             out,
@@ -768,9 +772,10 @@ impl Broker {
             return;
         };
         if let Some(i) = s.inflight_position(ack.packet_id)
-            && s.inflight[i].state == OutState::AwaitPubcomp
+            && s.inflight()[i].state == OutState::AwaitPubcomp
+            && let Some(flow) = s.existing_flow_mut()
         {
-            s.inflight.remove(i);
+            flow.inflight.remove(i);
             self.stats.changes += 1;
             self.drain_queue(key, out);
         }
@@ -781,7 +786,7 @@ impl Broker {
         self.by_client_id
             .get(client_id)
             .and_then(|&k| self.sessions.get(k))
-            .map(|s| s.inflight.iter().map(|i| i.packet_id).collect())
+            .map(|s| s.inflight().iter().map(|i| i.packet_id).collect())
             .unwrap_or_default()
     }
 }

@@ -99,7 +99,11 @@ impl Broker {
                 _ => 0,
             };
             let port = self.listeners.get(s.listener).map(|l| l.port).unwrap_or(0);
-            let queued_qos = s.queue.iter().filter(|d| d.qos != Qos::AtMostOnce).count();
+            let queued_qos = s
+                .queue()
+                .iter()
+                .filter(|d| d.qos != Qos::AtMostOnce)
+                .count();
             let last_mid = s
                 .packet_ids_after_inflight()
                 .take(queued_qos)
@@ -107,14 +111,14 @@ impl Broker {
                 .unwrap_or(s.last_packet_id());
             db.clients.push(StoredClient {
                 client_id: client_id.clone(),
-                username: s.username.clone(),
+                username: s.username.as_deref().map(String::from),
                 session_expiry_time: expiry_time,
                 session_expiry_interval: s.expiry_interval,
                 last_mid,
                 listener_port: port,
                 disconnect_time: None,
             });
-            for i in &s.inflight {
+            for i in s.inflight() {
                 db.client_messages.push(StoredClientMessage {
                     client_id: client_id.clone(),
                     store_id: store.id(&i.delivery.message, now, now_unix),
@@ -131,7 +135,7 @@ impl Broker {
             // them and sends those ids on reconnect: a queued entry with id 0
             // would go out as an invalid PUBLISH after a swap back.
             let mut ids = s.packet_ids_after_inflight();
-            for d in &s.queue {
+            for d in s.queue() {
                 let mid = if d.qos == Qos::AtMostOnce {
                     0
                 } else {
@@ -227,7 +231,7 @@ impl Broker {
                 .unwrap_or(0);
             let client_id: Rc<str> = c.client_id.as_str().into();
             let mut s = Session::new(client_id.clone(), listener, ProtocolVersion::V311);
-            s.username = c.username.clone();
+            s.username = c.username.as_deref().map(Box::from);
             // Files from formats 2–4 carry no interval: treat those sessions
             // as 3.x durable sessions, which never expire.
             s.expiry_interval = match c.session_expiry_interval {
@@ -317,9 +321,9 @@ impl Broker {
             };
             match (to_queue, state, PacketId::new(cm.mid)) {
                 (false, Some(state), Some(pid))
-                    if !s.inflight.iter().any(|i| i.packet_id == pid) =>
+                    if !s.inflight().iter().any(|i| i.packet_id == pid) =>
                 {
-                    s.inflight.push_back(Inflight {
+                    s.flow_mut().inflight.push_back(Inflight {
                         packet_id: pid,
                         delivery,
                         state,
@@ -327,14 +331,15 @@ impl Broker {
                 }
                 _ if qos == Qos::AtMostOnce && !self.settings.queue_qos0_messages => {}
                 _ => {
-                    s.queued_bytes += delivery.message.payload.len() as u64;
-                    s.queue.push_back(delivery);
+                    let flow = s.flow_mut();
+                    flow.queued_bytes += delivery.message.payload.len() as u64;
+                    flow.queue.push_back(delivery);
                 }
             }
         }
         for (key, mid, message) in incoming {
             if let Some(s) = self.sessions.get_mut(key) {
-                s.awaiting_pubrel.push(mid);
+                s.flow_mut().awaiting_pubrel.push(mid);
             }
             if message.retain {
                 self.retained.set(message.clone());

@@ -103,7 +103,7 @@ impl Broker {
             && p.qos == Qos::ExactlyOnce
             && receive_maximum > 0
             && let Some(s) = self.sessions.get(key)
-            && s.awaiting_pubrel.len() >= receive_maximum
+            && s.awaiting_pubrel().len() >= receive_maximum
             && let Some(c) = self.conns.get_mut(&conn)
             && !c.warned_receive_maximum
         {
@@ -119,7 +119,7 @@ impl Broker {
             && self
                 .sessions
                 .get(key)
-                .is_some_and(|s| s.awaiting_pubrel.contains(&pid.get()))
+                .is_some_and(|s| s.awaiting_pubrel().contains(&pid.get()))
         {
             self.send(out, conn, Packet::Pubrec(Ack::new(pid)));
             return;
@@ -174,7 +174,7 @@ impl Broker {
                 if code < 0x80
                     && let Some(s) = self.sessions.get_mut(key)
                 {
-                    s.awaiting_pubrel.push(pid.get());
+                    s.flow_mut().awaiting_pubrel.push(pid.get());
                 }
                 self.send(out, conn, Packet::Pubrec(ack(pid, code)));
             }

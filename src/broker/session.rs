@@ -13,47 +13,62 @@ use crate::codec::{
 use super::ListenerId;
 use super::connections::ConnId;
 
+type SubscriptionEntry = (TopicFilter, (SubscriptionOptions, Option<u32>));
+
 /// A session's own list of its subscriptions (the trie is the index used
-/// for routing). A plain vector: most sessions hold a handful, and an empty
-/// one costs 24 bytes instead of a hash map's 48.
+/// for routing). A plain vector, boxed: most sessions hold a handful and
+/// many none, and a session without any then pays 8 bytes instead of 24
+/// (a hash map would take 48). Only (un)subscribing and persistence read
+/// it, never routing, so the indirection costs nothing on the hot path.
+// The box is the point: 8 bytes inline instead of a `Vec`'s 24.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Default)]
-pub struct SubscriptionList(Vec<(TopicFilter, (SubscriptionOptions, Option<u32>))>);
+pub struct SubscriptionList(Option<Box<Vec<SubscriptionEntry>>>);
 
 impl SubscriptionList {
+    fn entries(&self) -> &[SubscriptionEntry] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     /// Adds or replaces the subscription to `filter`.
     pub fn insert(&mut self, filter: TopicFilter, value: (SubscriptionOptions, Option<u32>)) {
-        match self.0.iter_mut().find(|(f, _)| *f == filter) {
+        let list = self.0.get_or_insert_with(Box::default);
+        match list.iter_mut().find(|(f, _)| *f == filter) {
             Some(entry) => entry.1 = value,
-            None => self.0.push((filter, value)),
+            None => list.push((filter, value)),
         }
     }
 
     pub fn remove(&mut self, filter: &TopicFilter) -> bool {
-        match self.0.iter().position(|(f, _)| f == filter) {
-            Some(i) => {
-                self.0.swap_remove(i);
-                true
-            }
-            None => false,
+        let Some(list) = self.0.as_mut() else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|(f, _)| f == filter) else {
+            return false;
+        };
+        list.swap_remove(i);
+        if list.is_empty() {
+            self.0 = None;
         }
+        true
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &TopicFilter> {
-        self.0.iter().map(|(f, _)| f)
+        self.entries().iter().map(|(f, _)| f)
     }
 
     pub fn iter(
         &self,
     ) -> impl Iterator<Item = (&TopicFilter, &(SubscriptionOptions, Option<u32>))> {
-        self.0.iter().map(|(f, v)| (f, v))
+        self.entries().iter().map(|(f, v)| (f, v))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries().is_empty()
     }
 }
 
@@ -95,10 +110,35 @@ pub struct PendingWill {
     pub delay: u32,
 }
 
+/// The message flow of a session. An idle or QoS 0-only client never has
+/// any of it, and keeping these containers inline cost about 100 bytes per
+/// session (issue: memory per idle connection), so they live behind one box
+/// made on the first in-flight or queued message or QoS 2 id and dropped
+/// when all three are empty again (`Session::release_idle_flow`).
+#[derive(Debug, Default)]
+pub struct Flow {
+    pub inflight: VecDeque<Inflight>,
+    pub queue: VecDeque<Delivery>,
+    /// Payload bytes in `queue`.
+    pub queued_bytes: u64,
+    /// QoS 2 packet ids received and acknowledged with PUBREC, awaiting PUBREL.
+    pub awaiting_pubrel: Vec<u16>,
+}
+
+impl Flow {
+    fn is_empty(&self) -> bool {
+        self.inflight.is_empty() && self.queue.is_empty() && self.awaiting_pubrel.is_empty()
+    }
+}
+
+/// What the accessors of a session without a `Flow` lend out.
+const NO_INFLIGHT: &VecDeque<Inflight> = &VecDeque::new();
+const NO_QUEUE: &VecDeque<Delivery> = &VecDeque::new();
+
 #[derive(Debug)]
 pub struct Session {
     pub client_id: Rc<str>,
-    pub username: Option<String>,
+    pub username: Option<Box<str>>,
     /// The listener the client last connected through: its security rules
     /// judge this session's deliveries.
     pub listener: ListenerId,
@@ -106,11 +146,9 @@ pub struct Session {
     pub conn: Option<ConnId>,
     pub expiry_interval: u32,
     pub subscriptions: SubscriptionList,
-    pub inflight: VecDeque<Inflight>,
-    pub queue: VecDeque<Delivery>,
-    pub queued_bytes: u64,
-    /// QoS 2 packet ids received and acknowledged with PUBREC, awaiting PUBREL.
-    pub awaiting_pubrel: Vec<u16>,
+    /// In-flight window, queue and QoS 2 ids: `None` while all are empty,
+    /// which is most of the time for most clients (see `Flow`).
+    flow: Option<Box<Flow>>,
     next_packet_id: u16,
     pub disconnected_at: Option<Instant>,
     /// Boxed: most sessions have no will, and an empty box costs 8 bytes.
@@ -142,10 +180,7 @@ impl Session {
             conn: None,
             expiry_interval: 0,
             subscriptions: SubscriptionList::default(),
-            inflight: VecDeque::new(),
-            queue: VecDeque::new(),
-            queued_bytes: 0,
-            awaiting_pubrel: Vec::new(),
+            flow: None,
             next_packet_id: 0,
             disconnected_at: None,
             will: None,
@@ -158,18 +193,61 @@ impl Session {
         }
     }
 
+    /// The messages sent and not yet acknowledged, oldest first.
+    pub fn inflight(&self) -> &VecDeque<Inflight> {
+        self.flow.as_ref().map_or(NO_INFLIGHT, |f| &f.inflight)
+    }
+
+    /// The messages waiting for room in the in-flight window (or for the
+    /// client to come back), oldest first.
+    pub fn queue(&self) -> &VecDeque<Delivery> {
+        self.flow.as_ref().map_or(NO_QUEUE, |f| &f.queue)
+    }
+
+    /// Payload bytes of `queue()`.
+    pub fn queued_bytes(&self) -> u64 {
+        self.flow.as_ref().map_or(0, |f| f.queued_bytes)
+    }
+
+    /// QoS 2 packet ids received and acknowledged with PUBREC, awaiting
+    /// PUBREL.
+    pub fn awaiting_pubrel(&self) -> &[u16] {
+        self.flow.as_ref().map_or(&[], |f| &f.awaiting_pubrel)
+    }
+
+    /// The flow state, made now if the session had none.
+    pub fn flow_mut(&mut self) -> &mut Flow {
+        self.flow.get_or_insert_with(Box::default)
+    }
+
+    /// The flow state if the session has any (for removals, which never
+    /// need to make one).
+    pub fn existing_flow_mut(&mut self) -> Option<&mut Flow> {
+        self.flow.as_deref_mut()
+    }
+
+    /// Frees the flow state once nothing is in flight, queued or awaiting
+    /// PUBREL. Called where messages leave it (acknowledgements, draining
+    /// the queue), so an idle session goes back to its small size.
+    pub fn release_idle_flow(&mut self) {
+        if self.flow.as_ref().is_some_and(|f| f.is_empty()) {
+            self.flow = None;
+        }
+    }
+
     /// The next packet id not in flight. `None` only if all 65535 are used.
     pub fn allocate_packet_id(&mut self) -> Option<PacketId> {
         // Ids are handed out in sequence and the in-flight list is in send
         // order, so the next id can only be taken if the window from the
         // oldest in-flight id has wrapped all the way round. Checking that
         // is O(1); the scan below is for restored sessions and wrap-around.
-        if self.inflight.is_empty() {
+        let inflight = self.flow.as_ref().map_or(NO_INFLIGHT, |f| &f.inflight);
+        if inflight.is_empty() {
             self.ids_in_order = true;
         }
         if !self.ids_in_order {
             // fall through to the scan
-        } else if let (Some(oldest), Some(newest)) = (self.inflight.front(), self.inflight.back()) {
+        } else if let (Some(oldest), Some(newest)) = (inflight.front(), inflight.back()) {
             let (oldest, newest) = (oldest.packet_id.get(), newest.packet_id.get());
             let candidate = self.next_packet_id.wrapping_add(1).max(1);
             let window = newest.wrapping_sub(oldest);
@@ -188,7 +266,7 @@ impl Session {
             let Some(id) = PacketId::new(self.next_packet_id) else {
                 continue;
             };
-            if !self.inflight.iter().any(|i| i.packet_id == id) {
+            if !inflight.iter().any(|i| i.packet_id == id) {
                 return Some(id);
             }
         }
@@ -207,7 +285,7 @@ impl Session {
         std::iter::from_fn(move || {
             for _ in 0..u16::MAX {
                 next = next.wrapping_add(1);
-                if next != 0 && !self.inflight.iter().any(|i| i.packet_id.get() == next) {
+                if next != 0 && !self.inflight().iter().any(|i| i.packet_id.get() == next) {
                     return Some(next);
                 }
             }
@@ -221,7 +299,7 @@ impl Session {
     }
 
     pub fn inflight_position(&self, id: PacketId) -> Option<usize> {
-        self.inflight.iter().position(|i| i.packet_id == id)
+        self.inflight().iter().position(|i| i.packet_id == id)
     }
 
     pub fn is_durable(&self) -> bool {
@@ -262,27 +340,27 @@ mod tests {
         for round in 0..200_000u32 {
             let id = s.allocate_packet_id().unwrap();
             assert!(
-                !s.inflight.iter().any(|i| i.packet_id == id),
+                !s.inflight().iter().any(|i| i.packet_id == id),
                 "round {round}: {id}"
             );
-            s.inflight.push_back(inflight(id.get()));
-            if s.inflight.len() > 50 {
+            s.flow_mut().inflight.push_back(inflight(id.get()));
+            if s.inflight().len() > 50 {
                 // Ack the second oldest first now and then.
                 let i = if round % 7 == 0 { 1 } else { 0 };
-                s.inflight.remove(i);
+                s.flow_mut().inflight.remove(i);
             }
         }
         // A restored session with arbitrary ids falls back to the scan.
         let mut s = Session::new("r".into(), 0, ProtocolVersion::V311);
         for id in [5, 12, 9] {
-            s.inflight.push_back(inflight(id));
+            s.flow_mut().inflight.push_back(inflight(id));
         }
         s.ids_in_order = false;
         s.set_last_packet_id(9);
         let mut got = Vec::new();
         for _ in 0..3 {
             let id = s.allocate_packet_id().unwrap();
-            s.inflight.push_back(inflight(id.get()));
+            s.flow_mut().inflight.push_back(inflight(id.get()));
             got.push(id.get());
         }
         assert_eq!(got, vec![10, 11, 13]);

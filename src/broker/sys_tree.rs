@@ -111,9 +111,9 @@ impl Broker {
         let queued: usize = self
             .sessions
             .iter()
-            .map(|(_, s)| s.queue.len() + s.inflight.len())
+            .map(|(_, s)| s.queue().len() + s.inflight().len())
             .sum();
-        let queued_bytes: u64 = self.sessions.iter().map(|(_, s)| s.queued_bytes).sum();
+        let queued_bytes: u64 = self.sessions.iter().map(|(_, s)| s.queued_bytes()).sum();
         let stored = self.retained.len() + queued;
         let st = self.stats.clone();
         let started = self.sys.started.unwrap_or(now);
