@@ -239,6 +239,11 @@ pub struct EventLoop {
 /// Raspberry Pi from one stuck client.
 const MAX_UNSENT_OUTPUT: usize = 64 << 20;
 
+/// A flushed output buffer is kept for the next turn if its capacity is in
+/// this range (see `flush`).
+const KEEP_OUTPUT_MIN: usize = 4096;
+const KEEP_OUTPUT_MAX: usize = 1024 * 1024;
+
 /// Expensive password checks per loop turn.
 const EXPENSIVE_LOGINS_PER_TURN: u32 = 1;
 
@@ -859,8 +864,13 @@ fn flush(conn: &mut Connection) -> io::Result<bool> {
     conn.out.clear();
     conn.out_pos = 0;
     conn.dropping = false;
-    // An idle connection should not keep a burst's buffer.
-    if conn.out.capacity() > 1024 * 1024 {
+    // A busy connection keeps its buffer, so the next turn's output neither
+    // regrows it nor faults in fresh pages. An idle one should not keep a
+    // burst's buffer, nor the few bytes of its CONNACK or PINGRESP: with
+    // thousands of idle clients those small buffers add up, and regrowing
+    // one is a single small allocation.
+    let capacity = conn.out.capacity();
+    if !(KEEP_OUTPUT_MIN..=KEEP_OUTPUT_MAX).contains(&capacity) {
         conn.out = Vec::new();
     }
     Ok(true)
