@@ -384,9 +384,7 @@ impl EventLoop {
         let id = entry.key();
         let mut conn = Connection {
             stream: Stream::Tcp(stream),
-            pending: Vec::new(),
-            out: Vec::new(),
-            out_pos: 0,
+            buffers: None,
             version: Some(version),
             closing: false,
             writable_registered: true,
