@@ -3,7 +3,7 @@
 //! session once its CONNECT is accepted.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::time::Instant;
 
 use crate::codec::{ProtocolVersion, TopicName};
@@ -14,13 +14,32 @@ use super::subscriptions::SessionKey;
 /// The network layer's identifier for a connection (its slab key).
 pub type ConnId = usize;
 
+/// The peer's address, for log lines. A `SocketAddr` takes 32 bytes in
+/// every connection; an IPv4 peer fits in 8 and an IPv6 one is boxed.
+#[derive(Debug)]
+enum Peer {
+    V4(Ipv4Addr, u16),
+    V6(Box<SocketAddrV6>),
+}
+
+impl From<SocketAddr> for Peer {
+    fn from(addr: SocketAddr) -> Peer {
+        match addr {
+            SocketAddr::V4(a) => Peer::V4(*a.ip(), a.port()),
+            SocketAddr::V6(a) => Peer::V6(Box::new(a)),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Conn {
     pub listener: ListenerId,
-    pub peer: SocketAddr,
+    peer: Peer,
     pub session: Option<SessionKey>,
+    /// When the last packet arrived; before the CONNECT is accepted, when
+    /// the connection opened (the CONNECT timeout counts from there, see
+    /// `Broker::arm_keep_alive`). One field for both saves 16 bytes.
     pub last_seen: Instant,
-    pub opened_at: Instant,
     /// Distinguishes this connection from an earlier one with the same id.
     pub serial: u64,
     /// Effective keep alive in seconds (0 = none).
@@ -53,10 +72,9 @@ impl Conn {
     pub fn new(listener: ListenerId, peer: SocketAddr, now: Instant, serial: u64) -> Conn {
         Conn {
             listener,
-            peer,
+            peer: peer.into(),
             session: None,
             last_seen: now,
-            opened_at: now,
             serial,
             keep_alive: 0,
             version: None,
@@ -72,7 +90,10 @@ impl Conn {
 
     /// `ip:port` as mosquitto prints peers (IPv6 without brackets).
     pub fn peer_text(&self) -> String {
-        format!("{}:{}", self.peer.ip(), self.peer.port())
+        match &self.peer {
+            Peer::V4(ip, port) => format!("{ip}:{port}"),
+            Peer::V6(addr) => format!("{}:{}", addr.ip(), addr.port()),
+        }
     }
 
     pub fn identity(&self) -> Option<&crate::net::layer::PeerIdentity> {

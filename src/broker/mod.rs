@@ -296,9 +296,13 @@ impl Broker {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.last_seen = now;
-        self.stats.messages_received += 1;
         let session = c.session;
+        if session.is_some() {
+            // (Before the CONNECT is accepted `last_seen` keeps the time
+            // the connection opened: `arm_keep_alive` sets it.)
+            c.last_seen = now;
+        }
+        self.stats.messages_received += 1;
         if log::log_enabled!(log::Level::Debug) {
             let client = session.map(|k| self.client_id_of(k)).unwrap_or_default();
             log::debug!("{}", debug_log::received(&client, &packet));
@@ -454,16 +458,21 @@ impl Broker {
         }
     }
 
+    /// Starts the keep alive of a connection whose CONNECT was accepted
+    /// (once per connection).
     fn arm_keep_alive(&mut self, conn: ConnId, now: Instant) {
-        if let Some(c) = self.conns.get(&conn)
-            && c.keep_alive > 0
-        {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        // Until now `last_seen` held the time the connection opened.
+        let opened_at = std::mem::replace(&mut c.last_seen, now);
+        if c.keep_alive > 0 {
             let grace = keep_alive_grace(c.keep_alive);
             // The CONNECT-timeout entry of this connection is still queued
             // and re-arms the keep alive check when it fires; a second entry
             // is only needed if the keep alive runs out before it does.
             // (One heap entry per connection instead of two.)
-            let connect_deadline = c.opened_at + self.settings.connect_timeout;
+            let connect_deadline = opened_at + self.settings.connect_timeout;
             if now + grace < connect_deadline {
                 self.timers
                     .push(Reverse((now + grace, Timer::Conn(conn, c.serial))));
