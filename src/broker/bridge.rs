@@ -73,7 +73,7 @@ impl Broker {
         let mut s = Session::new(client_id.clone(), self.bridge_listener, local.version);
         s.expiry_interval = NEVER;
         s.queue_qos0 = local.lazy;
-        s.disconnected_at = Some(now);
+        s.presence = super::session::Presence::Offline(Some(now));
         let key = self.sessions.insert(s);
         self.by_client_id.insert(client_id, key);
         for (filter, qos) in local.subscriptions {

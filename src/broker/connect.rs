@@ -12,7 +12,7 @@ use crate::codec::{
 use crate::notice;
 
 use super::connections::{CloseReason, ConnId};
-use super::session::{NEVER, OutState, PendingWill, Session};
+use super::session::{NEVER, OutState, PendingWill, Presence, Session};
 use super::{Action, Broker, Outbound};
 
 /// How a CONNECT is refused: the 3.x return code and the 5.0 reason code.
@@ -195,7 +195,7 @@ impl Broker {
         };
         let mut session_present = false;
         if let Some(&old_key) = self.by_client_id.get(&client_id) {
-            if let Some(old_conn) = self.sessions.get(old_key).and_then(|s| s.conn) {
+            if let Some(old_conn) = self.sessions.get(old_key).and_then(|s| s.conn()) {
                 if self.settings.connection_messages {
                     log::error!("Client {client_id} already connected, closing old connection.");
                 }
@@ -219,7 +219,7 @@ impl Broker {
                         .get(old_key)
                         .is_some_and(|s| s.expiry_interval > 0);
                 if let Some(s) = self.sessions.get_mut(old_key) {
-                    s.conn = None;
+                    s.presence = Presence::Offline(None);
                 }
                 if let Some(old) = self.conns.get_mut(&old_conn) {
                     old.session = None;
@@ -273,13 +273,12 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        s.conn = Some(conn);
+        s.presence = Presence::Online(conn);
         s.serial = serial;
         s.listener = listener_id;
         s.version = version;
         s.username = connect.username.as_deref().map(Box::from);
         s.expiry_interval = expiry;
-        s.disconnected_at = None;
         s.dropping = false;
         s.receive_maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
         s.max_packet_size = connect.properties.maximum_packet_size.unwrap_or(0);

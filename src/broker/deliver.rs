@@ -118,7 +118,7 @@ impl Broker {
             // discarded [MQTT-3.1.2-25]; so is an expired one [MQTT-3.3.2-5].
             return;
         }
-        match s.conn {
+        match s.conn() {
             Some(conn)
                 if delivery.qos == Qos::AtMostOnce
                     || (s.inflight().len() < limit
@@ -183,7 +183,7 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        let Some(conn) = s.conn else {
+        let Some(conn) = s.conn() else {
             return;
         };
         let max_bytes = self.settings.max_inflight_bytes;

@@ -36,7 +36,7 @@ use crate::notice;
 pub use connections::{CloseReason, ConnId};
 use connections::{Conn, ConnTable};
 use retained::RetainedStore;
-use session::{OutState, Session};
+use session::{OutState, Presence, Session};
 pub use settings::{Access, AclCheck, BrokerSettings, ListenerSettings, PasswordCheck, Security};
 use stats::Stats;
 use subscriptions::{Match, SessionKey, SubscriptionTree};
@@ -560,11 +560,10 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(key) else {
             return true;
         };
-        if session.conn != Some(conn) {
+        if session.conn() != Some(conn) {
             return true;
         }
-        session.conn = None;
-        session.disconnected_at = Some(now);
+        session.presence = Presence::Offline(Some(now));
         session.serial = self.serial + 1;
         self.serial += 1;
         let serial = session.serial;
@@ -612,10 +611,12 @@ impl Broker {
         let Some(s) = self.sessions.get(key) else {
             return;
         };
-        if s.serial != serial || s.conn.is_some() {
+        if s.serial != serial || s.conn().is_some() {
             return;
         }
-        let since = s.disconnected_at.map(|t| now.saturating_duration_since(t));
+        let since = s
+            .disconnected_at()
+            .map(|t| now.saturating_duration_since(t));
         if let (Some(w), Some(since)) = (&s.will, since)
             && since >= Duration::from_secs(u64::from(w.delay))
         {

@@ -21,7 +21,7 @@ use crate::persist::{
     StoredClientMessage, StoredMessage, StoredSubscription,
 };
 
-use super::session::{Delivery, Inflight, NEVER, OutState, Session};
+use super::session::{Delivery, Inflight, NEVER, OutState, Presence, Session};
 use super::subscriptions::Subscriber;
 use super::{Broker, Timer};
 use std::cmp::Reverse;
@@ -91,7 +91,7 @@ impl Broker {
                 continue;
             }
             let client_id = s.client_id.to_string();
-            let expiry_time = match (s.disconnected_at, s.expiry_interval) {
+            let expiry_time = match (s.disconnected_at(), s.expiry_interval) {
                 (Some(t), interval) if interval != NEVER => {
                     let offline = now.saturating_duration_since(t).as_secs() as i64;
                     now_unix - offline + i64::from(interval)
@@ -252,7 +252,7 @@ impl Broker {
             } else {
                 Duration::ZERO
             };
-            s.disconnected_at = Some(now.checked_sub(offline_for).unwrap_or(now));
+            s.presence = Presence::Offline(Some(now.checked_sub(offline_for).unwrap_or(now)));
             let key = self.sessions.insert(s);
             self.by_client_id.insert(client_id, key);
             keys.insert(c.client_id.as_str(), key);
@@ -356,7 +356,7 @@ impl Broker {
             }
             if let (Some(limit), Some(s)) = (self.session_lifetime(key), self.sessions.get(key)) {
                 let since = s
-                    .disconnected_at
+                    .disconnected_at()
                     .map(|t| now.saturating_duration_since(t))
                     .unwrap_or_default();
                 let when = now + limit.saturating_sub(since);

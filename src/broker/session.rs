@@ -131,6 +131,16 @@ impl Flow {
     }
 }
 
+/// Where a session's client is. One field for what were two (the connection
+/// and the time of the disconnect, 32 bytes), which never both hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Online(ConnId),
+    /// Away since then (`None` for a session never connected, or in the
+    /// middle of a take-over).
+    Offline(Option<Instant>),
+}
+
 /// What the accessors of a session without a `Flow` lend out.
 const NO_INFLIGHT: &VecDeque<Inflight> = &VecDeque::new();
 const NO_QUEUE: &VecDeque<Delivery> = &VecDeque::new();
@@ -143,14 +153,14 @@ pub struct Session {
     /// judge this session's deliveries.
     pub listener: ListenerId,
     pub version: ProtocolVersion,
-    pub conn: Option<ConnId>,
+    /// Connected, or away since when.
+    pub presence: Presence,
     pub expiry_interval: u32,
     pub subscriptions: SubscriptionList,
     /// In-flight window, queue and QoS 2 ids: `None` while all are empty,
     /// which is most of the time for most clients (see `Flow`).
     flow: Option<Box<Flow>>,
     next_packet_id: u16,
-    pub disconnected_at: Option<Instant>,
     /// Boxed: most sessions have no will, and an empty box costs 8 bytes.
     pub will: Option<Box<PendingWill>>,
     /// The client's Receive Maximum (5.0), else 65535.
@@ -177,12 +187,11 @@ impl Session {
             username: None,
             listener,
             version,
-            conn: None,
+            presence: Presence::Offline(None),
             expiry_interval: 0,
             subscriptions: SubscriptionList::default(),
             flow: None,
             next_packet_id: 0,
-            disconnected_at: None,
             will: None,
             receive_maximum: u16::MAX,
             max_packet_size: 0,
@@ -190,6 +199,22 @@ impl Session {
             serial: 0,
             queue_qos0: false,
             ids_in_order: true,
+        }
+    }
+
+    /// The connection of a connected client.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self.presence {
+            Presence::Online(conn) => Some(conn),
+            Presence::Offline(_) => None,
+        }
+    }
+
+    /// When the client of an offline session went away, if known.
+    pub fn disconnected_at(&self) -> Option<Instant> {
+        match self.presence {
+            Presence::Online(_) => None,
+            Presence::Offline(at) => at,
         }
     }
 

@@ -105,7 +105,7 @@ impl Broker {
         let connected = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.conn.is_some())
+            .filter(|(_, s)| s.conn().is_some())
             .count();
         let total = self.sessions.len();
         let queued: usize = self
