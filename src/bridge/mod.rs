@@ -13,9 +13,11 @@ use crate::config::bridge::{Bridge, RestartTimeout};
 #[cfg(test)]
 mod tests;
 
-/// The CONNECT sent to the remote: clean session as configured, the
-/// bridge flag (`try_private`, 3.x only), and the `0` state as will.
-pub fn connect_packet(b: &Bridge) -> Connect {
+/// The CONNECT sent to the remote in `version` (the configured one, or
+/// 3.1.1 after a 3.x remote refused 5.0): clean session as configured, the
+/// bridge flag (3.x only, while `try_private` holds: a remote may refuse
+/// it), and the `0` state as will.
+pub fn connect_packet(b: &Bridge, version: ProtocolVersion, try_private: bool) -> Connect {
     let will = (b.notifications && !b.notifications_local_only).then(|| Will {
         topic: b.notification_topic.clone(),
         payload: b"0".to_vec(),
@@ -24,7 +26,7 @@ pub fn connect_packet(b: &Bridge) -> Connect {
         properties: Properties::default(),
     });
     let mut properties = Properties::default();
-    if b.protocol_version.is_v5() {
+    if version.is_v5() {
         if b.session_expiry_interval > 0 {
             properties.session_expiry_interval = Some(b.session_expiry_interval);
         }
@@ -33,8 +35,8 @@ pub fn connect_packet(b: &Bridge) -> Connect {
         }
     }
     Connect {
-        version: b.protocol_version,
-        bridge: b.try_private && !b.protocol_version.is_v5(),
+        version,
+        bridge: try_private && !version.is_v5(),
         clean_start: b.clean_session,
         keep_alive: b.keepalive,
         client_id: b.remote_clientid.clone(),

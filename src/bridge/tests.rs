@@ -31,7 +31,7 @@ fn defaults_are_mosquittos() {
         b.restart_timeout,
         RestartTimeout::Backoff { base: 5, cap: 30 }
     );
-    let c = connect_packet(&b);
+    let c = connect_packet(&b, b.protocol_version, b.try_private);
     assert!(c.bridge && !c.clean_start);
     let will = c.will.expect("state will");
     assert_eq!((will.payload.as_slice(), will.retain), (&b"0"[..], true));

@@ -12,14 +12,14 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::codec::{
-    Connect, Message, Packet, Properties, ProtocolVersion, Qos, RetainHandling, Subscribe,
+    Connect, Message, Properties, ProtocolVersion, Qos, RetainHandling, Subscribe,
     SubscriptionOptions, TopicFilter, TopicName,
 };
 
 use super::connections::{Conn, ConnId};
 use super::session::{Delivery, NEVER, PendingWill, Session};
 use super::subscriptions::Subscriber;
-use super::{Action, Broker, ListenerId, Outbound};
+use super::{Action, Broker, ListenerId};
 
 /// How the local side of a bridge connects.
 pub struct BridgeLocal<'a> {
@@ -45,7 +45,7 @@ pub struct BridgeLocal<'a> {
 
 impl Broker {
     /// The listener the local side of every bridge uses: no mount point,
-    /// no limits, no security (see `may_read`/`may_write`).
+    /// no limits, no ACL; `may_write` lets it publish `$SYS` too.
     pub fn bridge_listener(&self) -> ListenerId {
         self.bridge_listener
     }
@@ -106,9 +106,9 @@ impl Broker {
     ) {
         self.now = now;
         let serial = self.next_serial();
-        let mut c = Conn::new(self.bridge_listener, peer, now, serial);
-        c.is_bridge = true;
-        self.conns.insert(conn, c);
+        // `is_bridge` follows from the CONNECT's bridge flag below.
+        self.conns
+            .insert(conn, Conn::new(self.bridge_listener, peer, now, serial));
         let mut properties = Properties::default();
         if local.version.is_v5() && !local.clean_start {
             properties.session_expiry_interval = Some(u32::MAX);
@@ -163,20 +163,8 @@ impl Broker {
                 filters,
                 properties: Properties::default(),
             };
-            let from = out.len();
+            // Its SUBACK is not sent (`Broker::send`).
             self.handle_subscribe(conn, key, sub, out);
-            // The SUBACK answers our own synthetic SUBSCRIBE: nobody to send it to.
-            let mut i = from;
-            while i < out.len() {
-                match &out[i] {
-                    Action::Send(c, Outbound::Packet(p))
-                        if *c == conn && matches!(**p, Packet::Suback(_)) =>
-                    {
-                        out.remove(i);
-                    }
-                    _ => i += 1,
-                }
-            }
         }
     }
 
@@ -239,13 +227,4 @@ fn state_message(topic: TopicName, up: bool) -> Message {
         properties: Default::default(),
         expires_at: None,
     }
-}
-
-/// What the core sends a bridge's connection that is meant for the remote
-/// broker: a CONNACK or SUBACK answers the core's own synthetic packets.
-pub fn is_for_remote(packet: &Packet) -> bool {
-    !matches!(
-        packet,
-        Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp
-    )
 }

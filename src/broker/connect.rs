@@ -353,9 +353,7 @@ impl Broker {
                 return;
             }
         }
-        if !own_bridge {
-            self.send(out, conn, connack);
-        }
+        self.send(out, conn, connack);
         if self.settings.connection_messages && !own_bridge {
             let ip = self
                 .conns

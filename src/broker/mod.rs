@@ -481,6 +481,16 @@ impl Broker {
     }
 
     fn send(&self, out: &mut Vec<Action>, conn: ConnId, packet: Packet) {
+        // The CONNACK and SUBACK of culex's own bridge answer packets the
+        // core made itself (`bridge.rs`): there is nobody to send them to.
+        if matches!(packet, Packet::Connack(_) | Packet::Suback(_))
+            && self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.listener == self.bridge_listener)
+        {
+            return;
+        }
         if log::log_enabled!(log::Level::Debug) {
             let client = self
                 .conns

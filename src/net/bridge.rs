@@ -138,6 +138,11 @@ impl BridgeRun {
             .then(|| Duration::from_secs(u64::from(self.config.idle_timeout)))
     }
 
+    /// The address of the current (or next) attempt.
+    fn address(&self) -> &crate::config::bridge::BridgeAddress {
+        &self.config.addresses[self.address % self.config.addresses.len()]
+    }
+
     fn local_state_topic(&self) -> Option<TopicName> {
         self.config
             .notifications
@@ -277,7 +282,7 @@ impl EventLoop {
             }
         }
         let b = &mut self.bridges[i];
-        let address = b.config.addresses[b.address % b.config.addresses.len()].clone();
+        let address = b.address().clone();
         crate::notice!("Connecting bridge {} ({address})", b.config.name);
         // Numeric, /etc/hosts or localhost at once; DNS through the loop.
         if let Some(ip) = super::resolve::resolve(&address.host)
@@ -325,7 +330,7 @@ impl EventLoop {
         };
         lookup.close(self.poll.registry());
         let port = *port;
-        let host = &b.config.addresses[b.address % b.config.addresses.len()].host;
+        let host = &b.address().host;
         match result {
             Ok(ips) if !ips.is_empty() => {
                 self.bridge_connect(i, SocketAddr::new(ips[0], port), now)
@@ -347,9 +352,7 @@ impl EventLoop {
     fn bridge_connect(&mut self, i: usize, addr: SocketAddr, now: Instant) {
         let b = &mut self.bridges[i];
         // The name the remote's certificate must carry (and SNI).
-        let host = b.config.addresses[b.address % b.config.addresses.len()]
-            .host
-            .clone();
+        let host = b.address().host.clone();
         let stream = match open(addr, &b.config) {
             Ok(s) => s,
             Err(e) => {
@@ -521,14 +524,7 @@ impl EventLoop {
             return true;
         }
         let b = &self.bridges[i];
-        let mut connect = link::connect_packet(&b.config);
-        if connect.version != b.version {
-            // Falling back to 3.1.1: no 5.0 properties, the bridge bit back.
-            connect.version = b.version;
-            connect.properties = Default::default();
-            connect.bridge = b.config.try_private;
-        }
-        connect.bridge &= b.try_private;
+        let connect = link::connect_packet(&b.config, b.version, b.try_private);
         log::debug!("Bridge {} sending CONNECT", b.config.remote_clientid);
         if let State::Connecting { connect_sent, .. } = &mut self.bridges[i].state {
             *connect_sent = true;
@@ -720,8 +716,7 @@ impl EventLoop {
         let Some(b) = self.bridges.get(i) else {
             return;
         };
-        let address = &b.config.addresses[b.address % b.config.addresses.len()];
-        log::error!("Bridge {} ({address}): {error}.", b.config.name);
+        log::error!("Bridge {} ({}): {error}.", b.config.name, b.address());
     }
 
     /// A bridge socket went away: schedule the next attempt.
@@ -751,21 +746,23 @@ impl EventLoop {
     }
 }
 
-/// What the core sends bridge `i`, as its remote must see it (`None`: not
-/// for the remote at all); also counts as traffic for the keep alive.
+/// What the core sends bridge `i`, as its remote must see it (topic mapped,
+/// retain flag as configured); also counts as traffic for the keep alive.
 pub(super) fn outbound(
     bridges: &mut [BridgeRun],
     i: usize,
     outbound: Outbound,
-) -> Option<Outbound> {
-    let b = bridges.get_mut(i)?;
+    now: Instant,
+) -> Outbound {
+    let Some(b) = bridges.get_mut(i) else {
+        return outbound;
+    };
     if let State::Up {
         keepalive,
         last_message,
         ..
     } = &mut b.state
     {
-        let now = Instant::now();
         keepalive.sent(now);
         if matches!(outbound, Outbound::Publish(_)) {
             *last_message = now;
@@ -791,10 +788,9 @@ pub(super) fn outbound(
             if !config.outgoing_retain || !b.remote_retain {
                 p.retain = false;
             }
-            Some(Outbound::Publish(p))
+            Outbound::Publish(p)
         }
-        Outbound::Packet(p) if !crate::broker::bridge::is_for_remote(&p) => None,
-        other => Some(other),
+        other => other,
     }
 }
 

@@ -772,23 +772,24 @@ impl EventLoop {
 
     /// Encodes the core's actions into output buffers.
     fn apply_actions(&mut self) {
+        let mut turn_now = None;
         for action in self.actions.drain(..) {
             match action {
                 Action::Send(id, outbound) => {
-                    let bridge = self.conns.get(id).and_then(|c| c.bridge);
-                    let outbound = match bridge {
-                        None => outbound,
-                        Some(i) => match bridge::outbound(&mut self.bridges, i.get(), outbound) {
-                            Some(o) => o,
-                            None => continue,
-                        },
-                    };
                     let Some(conn) = self.conns.get_mut(id) else {
                         continue;
                     };
                     if conn.closing {
                         continue;
                     }
+                    let outbound = match conn.bridge {
+                        None => outbound,
+                        Some(i) => {
+                            // One clock read per batch of actions, not per message.
+                            let now = *turn_now.get_or_insert_with(Instant::now);
+                            bridge::outbound(&mut self.bridges, i.get(), outbound, now)
+                        }
+                    };
                     // A client that stops reading must not make culex hold
                     // unbounded output: QoS 0 messages beyond the cap are
                     // dropped (QoS 1/2 are bounded by the in-flight window and

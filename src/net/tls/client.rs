@@ -9,7 +9,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{Read, Write};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -22,6 +21,7 @@ use rustls::{
 };
 
 use super::config::{TlsConfigError, capath_files, load_capath_file, load_certs, load_key};
+use super::layer::{close_notify, encrypt, flush_records, take_plaintext};
 use crate::config::bridge::{Bridge, BridgeTls, BridgeTlsVersion};
 use crate::net::layer::{Layer, LayerError};
 
@@ -317,16 +317,6 @@ impl TlsClientLayer {
         self.conn.is_handshaking()
     }
 
-    /// Moves every pending TLS record into `down`.
-    fn flush(&mut self, down: &mut Vec<u8>) {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(down) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    }
-
     /// Feeds `input` to rustls and moves plaintext to `up`. `Ok(true)` when
     /// the remote has sent close_notify.
     fn ingest_inner(&mut self, mut input: &[u8], up: &mut Vec<u8>) -> Result<bool, LayerError> {
@@ -341,15 +331,7 @@ impl TlsClientLayer {
                 .conn
                 .process_new_packets()
                 .map_err(|e| describe(e, &self.host))?;
-            let n = state.plaintext_bytes_to_read();
-            if n > 0 {
-                let start = up.len();
-                up.resize(start + n, 0);
-                if let Err(e) = self.conn.reader().read_exact(&mut up[start..]) {
-                    up.truncate(start);
-                    return Err(LayerError::Tls(format!("reading decrypted data: {e}")));
-                }
-            }
+            take_plaintext(&mut self.conn, state.plaintext_bytes_to_read(), up)?;
             closed |= state.peer_has_closed();
         }
         Ok(closed)
@@ -368,7 +350,7 @@ impl Layer for TlsClientLayer {
         let result = self.ingest_inner(from_below, up);
         // Handshake messages, and the plaintext rustls held back until the
         // handshake completed.
-        self.flush(down);
+        flush_records(&mut self.conn, down);
         match result {
             Ok(true) => Err(LayerError::Closed),
             Ok(false) => Ok(()),
@@ -377,17 +359,11 @@ impl Layer for TlsClientLayer {
     }
 
     fn send(&mut self, from_above: &[u8], down: &mut Vec<u8>) -> Result<(), LayerError> {
-        self.conn
-            .writer()
-            .write_all(from_above)
-            .map_err(|e| LayerError::Tls(format!("encrypting: {e}")))?;
-        self.flush(down);
-        Ok(())
+        encrypt(&mut self.conn, from_above, down)
     }
 
     fn close(&mut self, down: &mut Vec<u8>) {
-        self.conn.send_close_notify();
-        self.flush(down);
+        close_notify(&mut self.conn, down);
     }
 }
 

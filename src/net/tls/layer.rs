@@ -60,29 +60,15 @@ impl TlsLayer {
         ))
     }
 
-    /// Moves every pending TLS record into `down`.
     fn flush(&mut self, down: &mut Vec<u8>) {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(down) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+        flush_records(&mut self.conn, down);
     }
 
     /// Processes what `read_tls` buffered and moves plaintext to `up`.
     /// `Ok(true)` when the peer has sent close_notify.
     fn process(&mut self, up: &mut Vec<u8>) -> Result<bool, LayerError> {
         let state = self.conn.process_new_packets().map_err(describe)?;
-        let n = state.plaintext_bytes_to_read();
-        if n > 0 {
-            let start = up.len();
-            up.resize(start + n, 0);
-            if let Err(e) = self.conn.reader().read_exact(&mut up[start..]) {
-                up.truncate(start);
-                return Err(LayerError::Tls(format!("reading decrypted data: {e}")));
-            }
-        }
+        take_plaintext(&mut self.conn, state.plaintext_bytes_to_read(), up)?;
         Ok(state.peer_has_closed())
     }
 
@@ -132,24 +118,69 @@ impl Layer for TlsLayer {
     }
 
     fn send(&mut self, from_above: &[u8], down: &mut Vec<u8>) -> Result<(), LayerError> {
-        // Before the handshake completes rustls keeps the plaintext and
-        // encrypts it once the keys exist; `ingest` then flushes it.
-        self.conn
-            .writer()
-            .write_all(from_above)
-            .map_err(|e| LayerError::Tls(format!("encrypting: {e}")))?;
-        self.flush(down);
-        Ok(())
+        encrypt(&mut self.conn, from_above, down)
     }
 
     fn close(&mut self, down: &mut Vec<u8>) {
-        self.conn.send_close_notify();
-        self.flush(down);
+        close_notify(&mut self.conn, down);
     }
 
     fn peer_identity(&self) -> Option<PeerIdentity> {
         self.identity.clone()
     }
+}
+
+// Shared by the server layer and the bridges' client layer
+// (`client::TlsClientLayer`): rustls' connection types differ only in their
+// handshake side.
+
+/// Moves every pending TLS record into `down`.
+pub(super) fn flush_records<D>(conn: &mut rustls::ConnectionCommon<D>, down: &mut Vec<u8>) {
+    while conn.wants_write() {
+        match conn.write_tls(down) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Moves the `n` bytes of plaintext rustls decrypted into `up`.
+pub(super) fn take_plaintext<D>(
+    conn: &mut rustls::ConnectionCommon<D>,
+    n: usize,
+    up: &mut Vec<u8>,
+) -> Result<(), LayerError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let start = up.len();
+    up.resize(start + n, 0);
+    if let Err(e) = conn.reader().read_exact(&mut up[start..]) {
+        up.truncate(start);
+        return Err(LayerError::Tls(format!("reading decrypted data: {e}")));
+    }
+    Ok(())
+}
+
+/// Encrypts `from_above` into records in `down`. Before the handshake
+/// completes rustls keeps the plaintext and encrypts it once the keys
+/// exist; `ingest` then flushes it.
+pub(super) fn encrypt<D>(
+    conn: &mut rustls::ConnectionCommon<D>,
+    from_above: &[u8],
+    down: &mut Vec<u8>,
+) -> Result<(), LayerError> {
+    conn.writer()
+        .write_all(from_above)
+        .map_err(|e| LayerError::Tls(format!("encrypting: {e}")))?;
+    flush_records(conn, down);
+    Ok(())
+}
+
+/// close_notify, into `down`.
+pub(super) fn close_notify<D>(conn: &mut rustls::ConnectionCommon<D>, down: &mut Vec<u8>) {
+    conn.send_close_notify();
+    flush_records(conn, down);
 }
 
 /// The error for a client that did not start with a TLS record.
