@@ -153,6 +153,10 @@ impl PasswordFile {
     /// user or a missing password costs one verification too, so timing does
     /// not reveal which usernames exist.
     pub fn authenticate(&self, username: &str, password: Option<&[u8]>) -> bool {
+        // mosquitto reads a zero-length password field as no password at
+        // all, so a hash of the empty string never lets anyone in (its
+        // test 09-pwfile-parse-invalid guards this security fix).
+        let password = password.filter(|pw| !pw.is_empty());
         match (self.lookup(username), password) {
             (Some(hash), Some(pw)) => hash.verify(pw),
             (Some(hash), None) => {
@@ -197,6 +201,7 @@ impl PasswordFile {
         username: &str,
         password: Option<&[u8]>,
     ) -> bool {
+        let password = password.filter(|pw| !pw.is_empty());
         if let (Some(hash), Some(pw)) = (self.lookup(username), password)
             && hash.is_expensive()
         {
@@ -361,6 +366,21 @@ mod tests {
         assert_eq!(f.lookup("dave").unwrap().iterations(), Some(1000));
         assert!(f.lookup("Alice").is_none());
         assert!(!f.authenticate("nobody", Some(ALICE.as_bytes())));
+    }
+
+    #[test]
+    fn a_hash_of_the_empty_password_lets_nobody_in() {
+        let (f, logs) = load("empty-password.passwd");
+        assert!(logs.is_empty(), "{logs:?}");
+        let mut cache = VerifyCache::default();
+        for user in ["empty", "empty6"] {
+            // The hash is of "": verify says so, but a login never does.
+            assert!(f.lookup(user).unwrap().verify(b""));
+            assert!(!f.authenticate(user, Some(b"")));
+            assert!(!f.authenticate(user, None));
+            assert!(!f.authenticate_cached(&mut cache, user, Some(b"")));
+            assert!(!f.authenticate(user, Some(b"test")));
+        }
     }
 
     #[test]

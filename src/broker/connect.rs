@@ -424,13 +424,22 @@ impl Broker {
         out: &mut Vec<Action>,
     ) {
         let code = if version.is_v5() { r.v5 } else { r.v3 };
+        // mosquitto announces a reduced maximum QoS even when refusing.
+        let mut properties = Properties::default();
+        let max_qos = self
+            .listeners
+            .get(conn_listener(self, conn))
+            .map_or(Qos::ExactlyOnce, |l| l.max_qos);
+        if version.is_v5() && max_qos < Qos::ExactlyOnce {
+            properties.maximum_qos = Some(max_qos.as_u8());
+        }
         self.send(
             out,
             conn,
             Packet::Connack(Connack {
                 session_present: false,
                 code,
-                properties: Properties::default(),
+                properties,
             }),
         );
         // The connection has no session yet: the log line names the client

@@ -6,7 +6,7 @@ use super::packet::{
     SubscriptionOptions,
 };
 use super::properties::Properties;
-use super::props_codec::{PublishOverrides, props_len, section_len, write_props};
+use super::props_codec::{Order, PublishOverrides, props_len, section_len, write_props};
 use super::wire::{lp_len, put_bytes, put_varint, varint_len};
 
 #[inline]
@@ -18,8 +18,8 @@ fn header(out: &mut Vec<u8>, first: u8, remaining: usize) {
 
 /// The properties length for 5.0, `None` for 3.x.
 #[inline]
-fn props_for(p: &Properties, version: ProtocolVersion) -> Option<usize> {
-    version.is_v5().then(|| props_len(p, None))
+fn props_for(p: &Properties, version: ProtocolVersion, order: Order) -> Option<usize> {
+    version.is_v5().then(|| props_len(p, None, order))
 }
 
 #[inline]
@@ -28,9 +28,9 @@ fn section(pl: Option<usize>) -> usize {
 }
 
 #[inline]
-fn put_props(p: &Properties, pl: Option<usize>, out: &mut Vec<u8>) {
+fn put_props(p: &Properties, order: Order, pl: Option<usize>, out: &mut Vec<u8>) {
     if let Some(pl) = pl {
-        write_props(p, None, pl, out);
+        write_props(p, None, order, pl, out);
     }
 }
 
@@ -42,12 +42,12 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut Vec<u8>) {
     match packet {
         Packet::Connect(c) => encode_connect(c, out),
         Packet::Connack(c) => {
-            let pl = props_for(&c.properties, version);
+            let pl = props_for(&c.properties, version, Order::Connack);
             header(out, 0x20, 2 + section(pl));
             let session_present = version != ProtocolVersion::V31 && c.session_present;
             out.push(u8::from(session_present));
             out.push(c.code);
-            put_props(&c.properties, pl, out);
+            put_props(&c.properties, Order::Connack, pl, out);
         }
         Packet::Publish(p) => encode_publish_packet(p, version, out),
         Packet::Puback(a) => encode_ack(0x40, a, v5, out),
@@ -55,7 +55,7 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut Vec<u8>) {
         Packet::Pubrel(a) => encode_ack(0x62, a, v5, out),
         Packet::Pubcomp(a) => encode_ack(0x70, a, v5, out),
         Packet::Subscribe(s) => {
-            let pl = props_for(&s.properties, version);
+            let pl = props_for(&s.properties, version, Order::Ids);
             let filters: usize = s
                 .filters
                 .iter()
@@ -63,21 +63,21 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut Vec<u8>) {
                 .sum();
             header(out, 0x82, 2 + section(pl) + filters);
             out.extend_from_slice(&s.packet_id.get().to_be_bytes());
-            put_props(&s.properties, pl, out);
+            put_props(&s.properties, Order::Ids, pl, out);
             for (f, o) in &s.filters {
                 put_bytes(out, f.as_str().as_bytes());
                 out.push(options_byte(o, v5));
             }
         }
         Packet::Suback(s) => {
-            let pl = props_for(&s.properties, version);
+            let pl = props_for(&s.properties, version, Order::Ids);
             header(out, 0x90, 2 + section(pl) + s.codes.len());
             out.extend_from_slice(&s.packet_id.get().to_be_bytes());
-            put_props(&s.properties, pl, out);
+            put_props(&s.properties, Order::Ids, pl, out);
             out.extend_from_slice(&s.codes);
         }
         Packet::Unsubscribe(u) => {
-            let pl = props_for(&u.properties, version);
+            let pl = props_for(&u.properties, version, Order::Ids);
             let filters: usize = u
                 .filters
                 .iter()
@@ -85,17 +85,17 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut Vec<u8>) {
                 .sum();
             header(out, 0xA2, 2 + section(pl) + filters);
             out.extend_from_slice(&u.packet_id.get().to_be_bytes());
-            put_props(&u.properties, pl, out);
+            put_props(&u.properties, Order::Ids, pl, out);
             for f in &u.filters {
                 put_bytes(out, f.as_str().as_bytes());
             }
         }
         Packet::Unsuback(u) => {
-            let pl = props_for(&u.properties, version);
+            let pl = props_for(&u.properties, version, Order::Ids);
             let codes = if v5 { u.codes.len() } else { 0 };
             header(out, 0xB0, 2 + section(pl) + codes);
             out.extend_from_slice(&u.packet_id.get().to_be_bytes());
-            put_props(&u.properties, pl, out);
+            put_props(&u.properties, Order::Ids, pl, out);
             if v5 {
                 out.extend_from_slice(&u.codes);
             }
@@ -140,10 +140,10 @@ fn encode_ack(first: u8, a: &Ack, v5: bool, out: &mut Vec<u8>) {
     } else if a.properties.is_empty() {
         out.extend_from_slice(&[first, 3, id[0], id[1], a.reason]);
     } else {
-        let pl = props_len(&a.properties, None);
+        let pl = props_len(&a.properties, None, Order::Ids);
         header(out, first, 3 + section_len(pl));
         out.extend_from_slice(&[id[0], id[1], a.reason]);
-        write_props(&a.properties, None, pl, out);
+        write_props(&a.properties, None, Order::Ids, pl, out);
     }
 }
 
@@ -156,10 +156,10 @@ fn encode_reason_props(first: u8, reason: u8, props: &Properties, out: &mut Vec<
             out.extend_from_slice(&[first, 1, reason]);
         }
     } else {
-        let pl = props_len(props, None);
+        let pl = props_len(props, None, Order::Ids);
         header(out, first, 1 + section_len(pl));
         out.push(reason);
-        write_props(props, None, pl, out);
+        write_props(props, None, Order::Ids, pl, out);
     }
 }
 
@@ -171,11 +171,11 @@ fn encode_connect(c: &Connect, out: &mut Vec<u8>) {
     } else {
         b"MQTT"
     };
-    let pl = props_for(&c.properties, version);
+    let pl = props_for(&c.properties, version, Order::Ids);
     let mut rl = lp_len(name) + 1 + 1 + 2 + section(pl) + lp_len(c.client_id.as_bytes());
     let mut wpl = None;
     if let Some(w) = &c.will {
-        wpl = props_for(&w.properties, version);
+        wpl = props_for(&w.properties, version, Order::Message);
         rl += section(wpl) + lp_len(w.topic.as_str().as_bytes()) + lp_len(&w.payload);
     }
     if let Some(u) = &c.username {
@@ -206,10 +206,10 @@ fn encode_connect(c: &Connect, out: &mut Vec<u8>) {
     }
     out.push(flags);
     out.extend_from_slice(&c.keep_alive.to_be_bytes());
-    put_props(&c.properties, pl, out);
+    put_props(&c.properties, Order::Ids, pl, out);
     put_bytes(out, c.client_id.as_bytes());
     if let Some(w) = &c.will {
-        put_props(&w.properties, wpl, out);
+        put_props(&w.properties, Order::Message, wpl, out);
         put_bytes(out, w.topic.as_str().as_bytes());
         put_bytes(out, &w.payload);
     }
@@ -227,7 +227,7 @@ fn publish_first_byte(dup: bool, qos: Qos, retain: bool) -> u8 {
 }
 
 fn encode_publish_packet(p: &Publish, version: ProtocolVersion, out: &mut Vec<u8>) {
-    let pl = props_for(&p.properties, version);
+    let pl = props_for(&p.properties, version, Order::Message);
     let with_id = p.qos != Qos::AtMostOnce;
     let rl =
         lp_len(p.topic.as_bytes()) + if with_id { 2 } else { 0 } + section(pl) + p.payload.len();
@@ -237,7 +237,7 @@ fn encode_publish_packet(p: &Publish, version: ProtocolVersion, out: &mut Vec<u8
         let id = p.packet_id.map_or(0, |id| id.get());
         out.extend_from_slice(&id.to_be_bytes());
     }
-    put_props(&p.properties, pl, out);
+    put_props(&p.properties, Order::Message, pl, out);
     out.extend_from_slice(&p.payload);
 }
 
@@ -265,7 +265,7 @@ fn outgoing_topic(p: &OutgoingPublish, version: ProtocolVersion) -> &[u8] {
 fn outgoing_lengths(p: &OutgoingPublish, version: ProtocolVersion) -> (usize, Option<usize>) {
     let pl = version
         .is_v5()
-        .then(|| props_len(&p.message.properties, Some(&outgoing_overrides(p))));
+        .then(|| props_len(&p.message.properties, Some(&outgoing_overrides(p)), Order::Message));
     let with_id = p.qos != Qos::AtMostOnce;
     let rl = lp_len(outgoing_topic(p, version))
         + if with_id { 2 } else { 0 }
@@ -293,7 +293,13 @@ pub fn encode_publish(p: &OutgoingPublish, version: ProtocolVersion, out: &mut V
         out.extend_from_slice(&id.to_be_bytes());
     }
     if let Some(pl) = pl {
-        write_props(&p.message.properties, Some(&outgoing_overrides(p)), pl, out);
+        write_props(
+            &p.message.properties,
+            Some(&outgoing_overrides(p)),
+            Order::Message,
+            pl,
+            out,
+        );
     }
     out.extend_from_slice(&p.message.payload);
 }

@@ -67,7 +67,49 @@ pub struct Properties {
     pub wildcard_subscription_available: Option<u8>,
     pub subscription_identifier_available: Option<u8>,
     pub shared_subscription_available: Option<u8>,
+    /// The order in which a PUBLISH's or will's message properties arrived,
+    /// so they are forwarded in that order, as mosquitto does.
+    pub received_order: ReceivedOrder,
 }
+
+/// The identifiers of a message's forwarded properties (payload format,
+/// content type, response topic, correlation data, user properties) in the
+/// order they arrived. Not part of the value: two property sets that differ
+/// only in order are equal.
+#[derive(Debug, Clone, Default)]
+pub struct ReceivedOrder(Vec<u8>);
+
+impl ReceivedOrder {
+    /// Whether `prop` is among the ones whose arrival order is kept.
+    pub fn keeps(prop: u8) -> bool {
+        matches!(
+            prop,
+            id::PAYLOAD_FORMAT_INDICATOR
+                | id::CONTENT_TYPE
+                | id::RESPONSE_TOPIC
+                | id::CORRELATION_DATA
+                | id::USER_PROPERTY
+        )
+    }
+
+    pub fn push(&mut self, prop: u8) {
+        if Self::keeps(prop) {
+            self.0.push(prop);
+        }
+    }
+
+    pub fn ids(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl PartialEq for ReceivedOrder {
+    fn eq(&self, _: &ReceivedOrder) -> bool {
+        true
+    }
+}
+
+impl Eq for ReceivedOrder {}
 
 impl Properties {
     pub fn is_empty(&self) -> bool {
@@ -104,6 +146,7 @@ pub const EMPTY_PROPERTIES: Properties = Properties {
     wildcard_subscription_available: None,
     subscription_identifier_available: None,
     shared_subscription_available: None,
+    received_order: ReceivedOrder(Vec::new()),
 };
 
 /// A message's properties, boxed only when there are any: `Properties` is

@@ -98,6 +98,9 @@ pub(crate) fn properties(i: In<'_>, context: u16) -> PResult<'_, Properties> {
         if mask & context == 0 {
             return malformed("property not allowed in this packet");
         }
+        if context & (ctx::PUBLISH | ctx::WILL) != 0 {
+            props.received_order.push(prop);
+        }
         let pr = &mut props;
         p = match prop {
             id::PAYLOAD_FORMAT_INDICATOR => {
@@ -313,115 +316,259 @@ pub(crate) struct PublishOverrides {
     pub alias: Option<u16>,
 }
 
-/// Calls `f` for every property to write, in identifier order (user
-/// properties in their own order).
+/// Whose order a section is written in. mosquitto writes a packet's
+/// properties in the order its code adds them, so byte-identical output
+/// needs that order per packet kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Identifier order, user properties among them by their identifier:
+    /// packets that carry at most one kind of property from mosquitto.
+    Ids,
+    /// CONNACK, as mosquitto 2.0 builds it: topic alias maximum, server keep
+    /// alive, assigned client identifier and authentication while accepting
+    /// the CONNECT, then retain available, maximum packet size, receive
+    /// maximum and maximum QoS while sending it.
+    Connack,
+    /// PUBLISH and will messages: the per-delivery subscription identifiers
+    /// and topic alias, the forwarded properties in the order they arrived,
+    /// then the message expiry interval.
+    Message,
+}
+
+/// Every identifier, in identifier order.
+const ALL_IDS: [u8; 27] = [
+    id::PAYLOAD_FORMAT_INDICATOR,
+    id::MESSAGE_EXPIRY_INTERVAL,
+    id::CONTENT_TYPE,
+    id::RESPONSE_TOPIC,
+    id::CORRELATION_DATA,
+    id::SUBSCRIPTION_IDENTIFIER,
+    id::SESSION_EXPIRY_INTERVAL,
+    id::ASSIGNED_CLIENT_IDENTIFIER,
+    id::SERVER_KEEP_ALIVE,
+    id::AUTHENTICATION_METHOD,
+    id::AUTHENTICATION_DATA,
+    id::REQUEST_PROBLEM_INFORMATION,
+    id::WILL_DELAY_INTERVAL,
+    id::REQUEST_RESPONSE_INFORMATION,
+    id::RESPONSE_INFORMATION,
+    id::SERVER_REFERENCE,
+    id::REASON_STRING,
+    id::RECEIVE_MAXIMUM,
+    id::TOPIC_ALIAS_MAXIMUM,
+    id::TOPIC_ALIAS,
+    id::MAXIMUM_QOS,
+    id::RETAIN_AVAILABLE,
+    id::USER_PROPERTY,
+    id::MAXIMUM_PACKET_SIZE,
+    id::WILDCARD_SUBSCRIPTION_AVAILABLE,
+    id::SUBSCRIPTION_IDENTIFIER_AVAILABLE,
+    id::SHARED_SUBSCRIPTION_AVAILABLE,
+];
+
+const CONNACK_ORDER: [u8; 9] = [
+    id::TOPIC_ALIAS_MAXIMUM,
+    id::SERVER_KEEP_ALIVE,
+    id::ASSIGNED_CLIENT_IDENTIFIER,
+    id::AUTHENTICATION_METHOD,
+    id::AUTHENTICATION_DATA,
+    id::RETAIN_AVAILABLE,
+    id::MAXIMUM_PACKET_SIZE,
+    id::RECEIVE_MAXIMUM,
+    id::MAXIMUM_QOS,
+];
+
+/// Forwarded message properties not placed by their arrival order (a
+/// message culex made itself), in identifier order.
+const MESSAGE_ORDER: [u8; 5] = [
+    id::PAYLOAD_FORMAT_INDICATOR,
+    id::CONTENT_TYPE,
+    id::RESPONSE_TOPIC,
+    id::CORRELATION_DATA,
+    id::USER_PROPERTY,
+];
+
+/// Writes each property once, whatever order the caller asks for them in:
+/// `done` has a bit per identifier already written, `user` counts the user
+/// properties written so far.
+struct Emitter<'a, 'o, F> {
+    p: &'a Properties,
+    ov: Option<&'o PublishOverrides>,
+    done: u64,
+    user: usize,
+    f: F,
+}
+
+impl<'a, F: FnMut(Prop<'a>)> Emitter<'a, '_, F> {
+    /// The next user property only (one entry of the arrival order).
+    #[inline]
+    fn next_user(&mut self) {
+        if let Some((k, v)) = self.p.user_properties.get(self.user) {
+            self.user += 1;
+            (self.f)(Prop::Pair(k, v));
+        }
+    }
+
+    /// Every not yet written property with identifier `pid`.
+    #[inline]
+    fn emit(&mut self, pid: u8) {
+        let bit = 1u64 << (pid & 63);
+        if self.done & bit != 0 {
+            return;
+        }
+        self.done |= bit;
+        let p = self.p;
+        let f = &mut self.f;
+        match pid {
+            id::PAYLOAD_FORMAT_INDICATOR => {
+                if let Some(v) = p.payload_format_indicator {
+                    f(Prop::Byte(pid, v));
+                }
+            }
+            id::MESSAGE_EXPIRY_INTERVAL => {
+                let v = match self.ov {
+                    Some(o) => o.expiry.or(p.message_expiry_interval),
+                    None => p.message_expiry_interval,
+                };
+                if let Some(v) = v {
+                    f(Prop::Four(pid, v));
+                }
+            }
+            id::CONTENT_TYPE => str_prop(f, pid, &p.content_type),
+            id::RESPONSE_TOPIC => str_prop(f, pid, &p.response_topic),
+            id::CORRELATION_DATA => {
+                if let Some(v) = &p.correlation_data {
+                    f(Prop::Bin(pid, v));
+                }
+            }
+            id::SUBSCRIPTION_IDENTIFIER => match self.ov {
+                Some(o) => {
+                    if let Some(v) = o.sub_id {
+                        f(Prop::Var(pid, v));
+                    }
+                }
+                None => {
+                    for &v in &p.subscription_identifiers {
+                        f(Prop::Var(pid, v));
+                    }
+                }
+            },
+            id::SESSION_EXPIRY_INTERVAL => four_prop(f, pid, p.session_expiry_interval),
+            id::ASSIGNED_CLIENT_IDENTIFIER => str_prop(f, pid, &p.assigned_client_identifier),
+            id::SERVER_KEEP_ALIVE => two_prop(f, pid, p.server_keep_alive),
+            id::AUTHENTICATION_METHOD => str_prop(f, pid, &p.authentication_method),
+            id::AUTHENTICATION_DATA => {
+                if let Some(v) = &p.authentication_data {
+                    f(Prop::Bin(pid, v));
+                }
+            }
+            id::REQUEST_PROBLEM_INFORMATION => byte_prop(f, pid, p.request_problem_information),
+            id::WILL_DELAY_INTERVAL => four_prop(f, pid, p.will_delay_interval),
+            id::REQUEST_RESPONSE_INFORMATION => {
+                byte_prop(f, pid, p.request_response_information)
+            }
+            id::RESPONSE_INFORMATION => str_prop(f, pid, &p.response_information),
+            id::SERVER_REFERENCE => str_prop(f, pid, &p.server_reference),
+            id::REASON_STRING => str_prop(f, pid, &p.reason_string),
+            id::RECEIVE_MAXIMUM => two_prop(f, pid, p.receive_maximum),
+            id::TOPIC_ALIAS_MAXIMUM => two_prop(f, pid, p.topic_alias_maximum),
+            id::TOPIC_ALIAS => {
+                let v = match self.ov {
+                    Some(o) => o.alias,
+                    None => p.topic_alias,
+                };
+                two_prop(f, pid, v);
+            }
+            id::MAXIMUM_QOS => byte_prop(f, pid, p.maximum_qos),
+            id::RETAIN_AVAILABLE => byte_prop(f, pid, p.retain_available),
+            id::USER_PROPERTY => {
+                while self.user < p.user_properties.len() {
+                    self.next_user();
+                }
+            }
+            id::MAXIMUM_PACKET_SIZE => four_prop(f, pid, p.maximum_packet_size),
+            id::WILDCARD_SUBSCRIPTION_AVAILABLE => {
+                byte_prop(f, pid, p.wildcard_subscription_available)
+            }
+            id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => {
+                byte_prop(f, pid, p.subscription_identifier_available)
+            }
+            id::SHARED_SUBSCRIPTION_AVAILABLE => {
+                byte_prop(f, pid, p.shared_subscription_available)
+            }
+            _ => {}
+        }
+    }
+}
+
 #[inline]
-fn visit<'a>(p: &'a Properties, ov: Option<&PublishOverrides>, mut f: impl FnMut(Prop<'a>)) {
-    if let Some(v) = p.payload_format_indicator {
-        f(Prop::Byte(id::PAYLOAD_FORMAT_INDICATOR, v));
+fn byte_prop<'a>(f: &mut impl FnMut(Prop<'a>), pid: u8, v: Option<u8>) {
+    if let Some(v) = v {
+        f(Prop::Byte(pid, v));
     }
-    let expiry = match ov {
-        Some(o) => o.expiry.or(p.message_expiry_interval),
-        None => p.message_expiry_interval,
+}
+
+#[inline]
+fn two_prop<'a>(f: &mut impl FnMut(Prop<'a>), pid: u8, v: Option<u16>) {
+    if let Some(v) = v {
+        f(Prop::Two(pid, v));
+    }
+}
+
+#[inline]
+fn four_prop<'a>(f: &mut impl FnMut(Prop<'a>), pid: u8, v: Option<u32>) {
+    if let Some(v) = v {
+        f(Prop::Four(pid, v));
+    }
+}
+
+#[inline]
+fn str_prop<'a>(f: &mut impl FnMut(Prop<'a>), pid: u8, v: &'a Option<String>) {
+    if let Some(v) = v {
+        f(Prop::Str(pid, v));
+    }
+}
+
+/// Calls `f` for every property to write, in mosquitto's order for `order`.
+#[inline]
+fn visit<'a>(
+    p: &'a Properties,
+    ov: Option<&PublishOverrides>,
+    order: Order,
+    f: impl FnMut(Prop<'a>),
+) {
+    let mut e = Emitter {
+        p,
+        ov,
+        done: 0,
+        user: 0,
+        f,
     };
-    if let Some(v) = expiry {
-        f(Prop::Four(id::MESSAGE_EXPIRY_INTERVAL, v));
-    }
-    if let Some(v) = &p.content_type {
-        f(Prop::Str(id::CONTENT_TYPE, v));
-    }
-    if let Some(v) = &p.response_topic {
-        f(Prop::Str(id::RESPONSE_TOPIC, v));
-    }
-    if let Some(v) = &p.correlation_data {
-        f(Prop::Bin(id::CORRELATION_DATA, v));
-    }
-    match ov {
-        Some(o) => {
-            if let Some(v) = o.sub_id {
-                f(Prop::Var(id::SUBSCRIPTION_IDENTIFIER, v));
+    match order {
+        Order::Ids => {}
+        Order::Connack => CONNACK_ORDER.iter().for_each(|&pid| e.emit(pid)),
+        Order::Message => {
+            e.emit(id::SUBSCRIPTION_IDENTIFIER);
+            e.emit(id::TOPIC_ALIAS);
+            for &pid in p.received_order.ids() {
+                if pid == id::USER_PROPERTY {
+                    e.next_user();
+                } else {
+                    e.emit(pid);
+                }
             }
-        }
-        None => {
-            for &v in &p.subscription_identifiers {
-                f(Prop::Var(id::SUBSCRIPTION_IDENTIFIER, v));
-            }
+            MESSAGE_ORDER.iter().for_each(|&pid| e.emit(pid));
+            e.emit(id::MESSAGE_EXPIRY_INTERVAL);
         }
     }
-    if let Some(v) = p.session_expiry_interval {
-        f(Prop::Four(id::SESSION_EXPIRY_INTERVAL, v));
-    }
-    if let Some(v) = &p.assigned_client_identifier {
-        f(Prop::Str(id::ASSIGNED_CLIENT_IDENTIFIER, v));
-    }
-    if let Some(v) = p.server_keep_alive {
-        f(Prop::Two(id::SERVER_KEEP_ALIVE, v));
-    }
-    if let Some(v) = &p.authentication_method {
-        f(Prop::Str(id::AUTHENTICATION_METHOD, v));
-    }
-    if let Some(v) = &p.authentication_data {
-        f(Prop::Bin(id::AUTHENTICATION_DATA, v));
-    }
-    if let Some(v) = p.request_problem_information {
-        f(Prop::Byte(id::REQUEST_PROBLEM_INFORMATION, v));
-    }
-    if let Some(v) = p.will_delay_interval {
-        f(Prop::Four(id::WILL_DELAY_INTERVAL, v));
-    }
-    if let Some(v) = p.request_response_information {
-        f(Prop::Byte(id::REQUEST_RESPONSE_INFORMATION, v));
-    }
-    if let Some(v) = &p.response_information {
-        f(Prop::Str(id::RESPONSE_INFORMATION, v));
-    }
-    if let Some(v) = &p.server_reference {
-        f(Prop::Str(id::SERVER_REFERENCE, v));
-    }
-    if let Some(v) = &p.reason_string {
-        f(Prop::Str(id::REASON_STRING, v));
-    }
-    if let Some(v) = p.receive_maximum {
-        f(Prop::Two(id::RECEIVE_MAXIMUM, v));
-    }
-    if let Some(v) = p.topic_alias_maximum {
-        f(Prop::Two(id::TOPIC_ALIAS_MAXIMUM, v));
-    }
-    let alias = match ov {
-        Some(o) => o.alias,
-        None => p.topic_alias,
-    };
-    if let Some(v) = alias {
-        f(Prop::Two(id::TOPIC_ALIAS, v));
-    }
-    if let Some(v) = p.maximum_qos {
-        f(Prop::Byte(id::MAXIMUM_QOS, v));
-    }
-    if let Some(v) = p.retain_available {
-        f(Prop::Byte(id::RETAIN_AVAILABLE, v));
-    }
-    for (k, v) in &p.user_properties {
-        f(Prop::Pair(k, v));
-    }
-    if let Some(v) = p.maximum_packet_size {
-        f(Prop::Four(id::MAXIMUM_PACKET_SIZE, v));
-    }
-    if let Some(v) = p.wildcard_subscription_available {
-        f(Prop::Byte(id::WILDCARD_SUBSCRIPTION_AVAILABLE, v));
-    }
-    if let Some(v) = p.subscription_identifier_available {
-        f(Prop::Byte(id::SUBSCRIPTION_IDENTIFIER_AVAILABLE, v));
-    }
-    if let Some(v) = p.shared_subscription_available {
-        f(Prop::Byte(id::SHARED_SUBSCRIPTION_AVAILABLE, v));
-    }
+    ALL_IDS.iter().for_each(|&pid| e.emit(pid));
 }
 
 /// Length of the properties themselves (without the length prefix).
 #[inline]
-pub(crate) fn props_len(p: &Properties, ov: Option<&PublishOverrides>) -> usize {
+pub(crate) fn props_len(p: &Properties, ov: Option<&PublishOverrides>, order: Order) -> usize {
     let mut n = 0;
-    visit(p, ov, |prop| n += prop.len());
+    visit(p, ov, order, |prop| n += prop.len());
     n
 }
 
@@ -437,9 +584,10 @@ pub(crate) fn section_len(props_len: usize) -> usize {
 pub(crate) fn write_props(
     p: &Properties,
     ov: Option<&PublishOverrides>,
+    order: Order,
     len: usize,
     out: &mut Vec<u8>,
 ) {
     put_varint(out, len);
-    visit(p, ov, |prop| prop.write(out));
+    visit(p, ov, order, |prop| prop.write(out));
 }

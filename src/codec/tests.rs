@@ -636,10 +636,10 @@ fn codec_encode_publish_exact_bytes() {
         b5,
         [
             0x31, 0x19, 0, 3, b'a', b'/', b'b', 0x11, // header, topic, props length
-            0x02, 0, 0, 0, 40, // expiry replaced
             0x0b, 5, // subscription identifier
             0x23, 0, 2, // topic alias
             0x26, 0, 1, b'k', 0, 1, b'v', // user property
+            0x02, 0, 0, 0, 40, // expiry replaced, last as in mosquitto
             b'h', b'i'
         ]
     );
@@ -663,8 +663,8 @@ fn codec_encode_publish_exact_bytes() {
     assert_eq!(
         b,
         [
-            0x3d, 0x16, 0, 0, 1, 2, 0x0f, 0x02, 0, 0, 0, 100, 0x23, 0, 2, 0x26, 0, 1, b'k', 0, 1,
-            b'v', b'h', b'i'
+            0x3d, 0x16, 0, 0, 1, 2, 0x0f, 0x23, 0, 2, 0x26, 0, 1, b'k', 0, 1, b'v', 0x02, 0, 0, 0,
+            100, b'h', b'i'
         ]
     );
     let Ok(Some((Packet::Publish(d), _))) = decode(&b, Some(V5), 0) else {
@@ -1171,4 +1171,80 @@ fn codec_never_panics_on_random_input() {
         }
     }
     assert!(decoded > 1000, "{decoded}");
+}
+
+/// mosquitto 2.0.11 writes CONNACK properties in the order its code adds
+/// them; these bytes are what Debian's mosquitto sent with max_keepalive 30,
+/// retain_available false, max_packet_size 1000, max_inflight_messages 7 and
+/// max_qos 1 to a client with an empty id and keep alive 100.
+#[test]
+fn codec_connack_properties_in_mosquittos_order() {
+    let props = Properties {
+        topic_alias_maximum: Some(10),
+        server_keep_alive: Some(30),
+        assigned_client_identifier: Some("auto-X".into()),
+        retain_available: Some(0),
+        maximum_packet_size: Some(1000),
+        receive_maximum: Some(7),
+        maximum_qos: Some(1),
+        ..Properties::default()
+    };
+    let mut out = Vec::new();
+    encode(
+        &Packet::Connack(Connack {
+            session_present: false,
+            code: 0,
+            properties: props,
+        }),
+        V5,
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        [
+            0x20, 30, 0, 0, 27, // header, flags, code, props length
+            0x22, 0, 10, // topic alias maximum
+            0x13, 0, 30, // server keep alive
+            0x12, 0, 6, b'a', b'u', b't', b'o', b'-', b'X', // assigned id
+            0x25, 0, // retain available
+            0x27, 0, 0, 3, 0xe8, // maximum packet size
+            0x21, 0, 7, // receive maximum
+            0x24, 1, // maximum QoS
+        ]
+    );
+}
+
+/// A forwarded message keeps its properties in the order they arrived,
+/// after the delivery's subscription identifier and before its expiry, as
+/// mosquitto 2.0.11 forwarded this very PUBLISH.
+#[test]
+fn codec_forwarded_properties_keep_their_arrival_order() {
+    let mut props = vec![0x26, 0, 2, b'k', b'1', 0, 2, b'v', b'1'];
+    props.extend([0x02, 0, 0, 0, 100]);
+    props.extend([0x03, 0, 2, b'c', b't']);
+    props.extend([0x01, 1]);
+    props.extend([0x26, 0, 2, b'k', b'2', 0, 2, b'v', b'2']);
+    props.extend([0x08, 0, 2, b'r', b't']);
+    props.extend([0x09, 0, 2, b'c', b'd']);
+    let mut body = vec![0, 3, b't', b'/', b'a', 0, 7, props.len() as u8];
+    body.extend(&props);
+    body.extend(b"pay");
+    let mut wire = vec![0x32, body.len() as u8];
+    wire.extend(&body);
+    let Ok(Some((Packet::Publish(d), _))) = decode(&wire, Some(V5), 0) else {
+        panic!("decode publish");
+    };
+    let mut p = outgoing(message(d.properties));
+    p.qos = Qos::AtLeastOnce;
+    p.packet_id = Some(pid(1));
+    p.subscription_id = Some(5);
+    let mut expected = vec![0x0b, 5];
+    expected.extend([0x26, 0, 2, b'k', b'1', 0, 2, b'v', b'1']);
+    expected.extend([0x03, 0, 2, b'c', b't', 0x01, 1]);
+    expected.extend([0x26, 0, 2, b'k', b'2', 0, 2, b'v', b'2']);
+    expected.extend([0x08, 0, 2, b'r', b't', 0x09, 0, 2, b'c', b'd']);
+    expected.extend([0x02, 0, 0, 0, 100]);
+    let out = enc_pub(&p, V5);
+    assert_eq!(&out[9..10], &[expected.len() as u8]);
+    assert_eq!(&out[10..10 + expected.len()], &expected[..]);
 }

@@ -99,6 +99,7 @@ pub fn decode(block: &[u8]) -> Result<Properties, String> {
         let (pid, _) = b.varint()?;
         left = left.wrapping_sub(1);
         let pid8 = u8::try_from(pid).unwrap_or(0);
+        p.received_order.push(pid8);
         let string = |b: &mut Buf<'_>, left: &mut u32| -> Result<Vec<u8>, String> {
             let l = b.take(2, pid)?;
             let n = usize::from(u16::from_be_bytes([l[0], l[1]]));
