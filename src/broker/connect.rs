@@ -499,6 +499,7 @@ fn will_message_properties(p: &Properties) -> Properties {
         response_topic: p.response_topic.clone(),
         correlation_data: p.correlation_data.clone(),
         user_properties: p.user_properties.clone(),
+        received_order: p.received_order.clone(),
         ..Properties::default()
     }
 }

@@ -14,8 +14,9 @@ use super::{Action, Broker, Outbound};
 
 impl Broker {
     /// Sends `message` to every subscription that matches its topic and may
-    /// read it. Returns how many deliveries were made (5.0 answers 0x10 "no
-    /// matching subscribers" when there were none).
+    /// read it. Returns how many subscriptions matched, delivered to or not:
+    /// 5.0 answers 0x10 "no matching subscribers" only when none did, as
+    /// mosquitto does (a no-local or ACL-denied match still counts).
     pub(super) fn route(
         &mut self,
         message: &SharedMessage,
@@ -43,7 +44,7 @@ impl Broker {
                 same
             });
         }
-        let mut delivered = 0;
+        let matched = matches.len();
         for m in &matches {
             let sub = m.subscriber;
             if sub.options.no_local && Some(sub.session) == publisher {
@@ -67,10 +68,9 @@ impl Broker {
                 subscription_id: sub.id,
             };
             self.deliver(sub.session, delivery, out);
-            delivered += 1;
         }
         self.matches = matches;
-        delivered
+        matched
     }
 
     /// Read access of `session` to `topic` under its listener's ACL (the

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::codec::{
-    Ack, Disconnect, OutgoingPublish, Packet, PacketId, Properties, ProtocolVersion, reason,
+    Ack, Disconnect, OutgoingPublish, Packet, PacketId, Properties, ProtocolVersion, Qos, reason,
 };
 use crate::notice;
 
@@ -329,10 +329,10 @@ impl Broker {
             }
             (_, None) => self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out),
             (Packet::Publish(p), Some(s)) => self.handle_publish(conn, s, p, now, out),
-            (Packet::Puback(a), Some(s)) => self.handle_puback(s, a, out),
-            (Packet::Pubrec(a), Some(s)) => self.handle_pubrec(conn, s, a, out),
+            (Packet::Puback(a), Some(s)) => self.handle_puback(conn, s, a, now, out),
+            (Packet::Pubrec(a), Some(s)) => self.handle_pubrec(conn, s, a, now, out),
             (Packet::Pubrel(a), Some(s)) => self.handle_pubrel(conn, s, a, out),
-            (Packet::Pubcomp(a), Some(s)) => self.handle_pubcomp(s, a, out),
+            (Packet::Pubcomp(a), Some(s)) => self.handle_pubcomp(conn, s, a, now, out),
             (Packet::Subscribe(sub), Some(s)) => self.handle_subscribe(conn, s, sub, out),
             (Packet::Unsubscribe(u), Some(s)) => self.handle_unsubscribe(conn, s, u, out),
             (Packet::Pingreq, Some(_)) => self.send(out, conn, Packet::Pingresp),
@@ -721,47 +721,76 @@ impl Broker {
         }
     }
 
-    fn handle_puback(&mut self, key: SessionKey, ack: Ack, out: &mut Vec<Action>) {
+    /// An acknowledgement that names an in-flight message of another QoS,
+    /// or a PUBCOMP before its PUBREC, is a protocol error: mosquitto closes
+    /// the connection without a DISCONNECT. One naming no message is ignored.
+    fn ack_mismatch(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
+        if self.drop_connection(conn, CloseReason::ProtocolError, now, out) {
+            out.push(Action::Close(conn));
+        }
+    }
+
+    fn handle_puback(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        ack: Ack,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        if let Some(i) = s.inflight_position(ack.packet_id)
-            && s.inflight()[i].state == OutState::AwaitPuback
-            && let Some(flow) = s.existing_flow_mut()
-        {
+        let Some(i) = s.inflight_position(ack.packet_id) else {
+            return;
+        };
+        if s.inflight()[i].delivery.qos != Qos::AtLeastOnce {
+            return self.ack_mismatch(conn, now, out);
+        }
+        if let Some(flow) = s.existing_flow_mut() {
             flow.inflight.remove(i);
             self.stats.changes += 1;
             self.drain_queue(key, out);
         }
     }
 
-    fn handle_pubrec(&mut self, conn: ConnId, key: SessionKey, ack: Ack, out: &mut Vec<Action>) {
+    fn handle_pubrec(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        ack: Ack,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
         let position = s.inflight_position(ack.packet_id);
+        if let Some(i) = position
+            && s.inflight()[i].delivery.qos != Qos::ExactlyOnce
+        {
+            return self.ack_mismatch(conn, now, out);
+        }
         match (position, s.existing_flow_mut()) {
-            (Some(i), Some(flow)) if flow.inflight[i].state == OutState::AwaitPubrec => {
+            (Some(i), Some(flow)) => {
                 if ack.reason >= 0x80 {
                     // The client refused the message: the flow ends here.
                     flow.inflight.remove(i);
                     self.drain_queue(key, out);
                     return;
                 }
+                // A first or repeated PUBREC: (re)send the PUBREL.
                 flow.inflight[i].state = OutState::AwaitPubcomp;
                 self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
             }
-            (Some(i), Some(flow)) if flow.inflight[i].state == OutState::AwaitPubcomp => {
-                // A repeated PUBREC: repeat the PUBREL.
-                self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
-            }
             _ => {
-                let code = reason::v5::PACKET_IDENTIFIER_NOT_FOUND;
-                self.send(
-                    out,
-                    conn,
-                    Packet::Pubrel(Ack::with_reason(ack.packet_id, code)),
+                // mosquitto warns and releases it anyway.
+                log::warn!(
+                    "Warning: Received PUBREC from {} for an unknown packet identifier {}.",
+                    s.client_id,
+                    ack.packet_id.get()
                 );
+                self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
             }
         }
     }
@@ -771,30 +800,40 @@ impl Broker {
             return;
         };
         let id = ack.packet_id.get();
-        let position = s.awaiting_pubrel().iter().position(|&p| p == id);
-        let code = match (position, s.existing_flow_mut()) {
-            (Some(i), Some(flow)) => {
-                flow.awaiting_pubrel.swap_remove(i);
-                s.release_idle_flow();
-                reason::v5::SUCCESS
-            }
-            _ => reason::v5::PACKET_IDENTIFIER_NOT_FOUND,
-        };
-        self.send(
-            out,
-            conn,
-            Packet::Pubcomp(Ack::with_reason(ack.packet_id, code)),
-        );
+        let position = s.awaiting_pubrel().iter().position(|a| a.packet_id == id);
+        let mut released = None;
+        if let (Some(i), Some(flow)) = (position, s.existing_flow_mut()) {
+            released = flow.awaiting_pubrel.swap_remove(i).message;
+            s.release_idle_flow();
+            self.stats.changes += 1;
+        }
+        if let Some(message) = released {
+            self.publish_message(&message, key, out);
+        }
+        // mosquitto answers an unknown PUBREL with a plain PUBCOMP too: it
+        // is most likely a repeat after a reconnect (03-publish-c2b-disconnect-qos2).
+        self.send(out, conn, Packet::Pubcomp(Ack::new(ack.packet_id)));
     }
 
-    fn handle_pubcomp(&mut self, key: SessionKey, ack: Ack, out: &mut Vec<Action>) {
+    fn handle_pubcomp(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        ack: Ack,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        if let Some(i) = s.inflight_position(ack.packet_id)
-            && s.inflight()[i].state == OutState::AwaitPubcomp
-            && let Some(flow) = s.existing_flow_mut()
-        {
+        let Some(i) = s.inflight_position(ack.packet_id) else {
+            return;
+        };
+        let inflight = &s.inflight()[i];
+        if inflight.delivery.qos != Qos::ExactlyOnce || inflight.state != OutState::AwaitPubcomp {
+            return self.ack_mismatch(conn, now, out);
+        }
+        if let Some(flow) = s.existing_flow_mut() {
             flow.inflight.remove(i);
             self.stats.changes += 1;
             self.drain_queue(key, out);

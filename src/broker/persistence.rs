@@ -13,15 +13,15 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::codec::{
-    Message, PacketId, ProtocolVersion, Qos, RetainHandling, SharedMessage, SubscriptionOptions,
-    TopicFilter, TopicName,
+    Message, PacketId, Properties, ProtocolVersion, Qos, RetainHandling, SharedMessage,
+    SubscriptionOptions, TopicFilter, TopicName,
 };
 use crate::persist::{
     DbContents, Direction, MsgState, SUB_OPT_NO_LOCAL, SUB_OPT_RETAIN_AS_PUBLISHED, StoredClient,
     StoredClientMessage, StoredMessage, StoredSubscription,
 };
 
-use super::session::{Delivery, Inflight, NEVER, OutState, Presence, Session};
+use super::session::{AwaitingRelease, Delivery, Inflight, NEVER, OutState, Presence, Session};
 use super::subscriptions::Subscriber;
 use super::{Broker, Timer};
 use std::cmp::Reverse;
@@ -129,6 +129,22 @@ impl Broker {
                     dup: false,
                     direction: Direction::Out,
                     properties: sub_id_properties(i.delivery.subscription_id),
+                });
+            }
+            for a in s.awaiting_pubrel() {
+                let Some(message) = &a.message else {
+                    continue;
+                };
+                db.client_messages.push(StoredClientMessage {
+                    client_id: client_id.clone(),
+                    store_id: store.id(message, now, now_unix),
+                    mid: a.packet_id,
+                    qos: Qos::ExactlyOnce.as_u8(),
+                    state: MsgState::WaitForPubrel,
+                    retain: message.retain,
+                    dup: false,
+                    direction: Direction::In,
+                    properties: Properties::default(),
                 });
             }
             // mosquitto gives queued messages their packet ids when it queues
@@ -304,9 +320,8 @@ impl Broker {
                 subscription_id: cm.properties.subscription_identifiers.first().copied(),
             };
             if cm.direction == Direction::In {
-                // mosquitto delivers an incoming QoS 2 message on PUBREL;
-                // culex delivers on PUBLISH. One saved by mosquitto was not
-                // delivered yet: deliver it now and remember the packet id.
+                // An incoming QoS 2 message between PUBREC and PUBREL: it is
+                // routed when the client releases it.
                 incoming.push((key, cm.mid, message.clone()));
                 continue;
             }
@@ -339,13 +354,11 @@ impl Broker {
         }
         for (key, mid, message) in incoming {
             if let Some(s) = self.sessions.get_mut(key) {
-                s.flow_mut().awaiting_pubrel.push(mid);
+                s.flow_mut().awaiting_pubrel.push(AwaitingRelease {
+                    packet_id: mid,
+                    message: Some(message),
+                });
             }
-            if message.retain {
-                self.retained.set(message.clone());
-            }
-            let mut sink = Vec::new();
-            self.route(&message, Some(key), &mut sink);
         }
         // Offline sessions start their expiry clocks now.
         let keys: Vec<usize> = self.sessions.iter().map(|(k, _)| k).collect();

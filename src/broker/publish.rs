@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{Ack, Message, Packet, Properties, Publish, Qos, TopicName, reason};
 
 use super::connections::{CloseReason, ConnId};
+use super::session::AwaitingRelease;
 use super::subscriptions::SessionKey;
 use super::{Action, Broker};
 
@@ -119,13 +120,14 @@ impl Broker {
             && self
                 .sessions
                 .get(key)
-                .is_some_and(|s| s.awaiting_pubrel().contains(&pid.get()))
+                .is_some_and(|s| s.awaiting_pubrel().iter().any(|a| a.packet_id == pid.get()))
         {
             self.send(out, conn, Packet::Pubrec(Ack::new(pid)));
             return;
         }
 
         let limit = self.settings.message_size_limit as usize;
+        let mut held = None;
         let code = if !self.may_write(key, topic.as_str()) {
             log::debug!(
                 "Denied PUBLISH from {} (q{}, '{}')",
@@ -155,15 +157,15 @@ impl Broker {
                 properties: properties.into(),
                 expires_at,
             });
-            if message.retain {
-                self.retained.set(message.clone());
-                self.stats.changes += 1;
-            }
-            match (self.route(&message, Some(key), out), p.qos) {
-                // mosquitto answers "no matching subscribers" on PUBACK only:
-                // its QoS 2 messages are routed at PUBREL, after the PUBREC.
-                (0, Qos::AtLeastOnce) => reason::v5::NO_MATCHING_SUBSCRIBERS,
-                _ => reason::v5::SUCCESS,
+            if p.qos == Qos::ExactlyOnce {
+                // Routed at PUBREL, as mosquitto does: no 0x10 on PUBREC.
+                held = Some(message);
+                reason::v5::SUCCESS
+            } else {
+                match (self.publish_message(&message, key, out), p.qos) {
+                    (0, Qos::AtLeastOnce) => reason::v5::NO_MATCHING_SUBSCRIBERS,
+                    _ => reason::v5::SUCCESS,
+                }
             }
         };
         // 3.x clients always get a plain acknowledgement, whatever happened.
@@ -174,12 +176,31 @@ impl Broker {
                 if code < 0x80
                     && let Some(s) = self.sessions.get_mut(key)
                 {
-                    s.flow_mut().awaiting_pubrel.push(pid.get());
+                    s.flow_mut().awaiting_pubrel.push(AwaitingRelease {
+                        packet_id: pid.get(),
+                        message: held,
+                    });
+                    self.stats.changes += 1;
                 }
                 self.send(out, conn, Packet::Pubrec(ack(pid, code)));
             }
             _ => {}
         }
+    }
+
+    /// Stores `message` as retained if it is, and routes it to the
+    /// subscribers; returns how many subscriptions matched.
+    pub(super) fn publish_message(
+        &mut self,
+        message: &crate::codec::SharedMessage,
+        publisher: SessionKey,
+        out: &mut Vec<Action>,
+    ) -> usize {
+        if message.retain {
+            self.retained.set(message.clone());
+            self.stats.changes += 1;
+        }
+        self.route(message, Some(publisher), out)
     }
 
     pub(super) fn client_id_of(&self, key: SessionKey) -> String {

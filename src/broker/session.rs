@@ -121,8 +121,19 @@ pub struct Flow {
     pub queue: VecDeque<Delivery>,
     /// Payload bytes in `queue`.
     pub queued_bytes: u64,
-    /// QoS 2 packet ids received and acknowledged with PUBREC, awaiting PUBREL.
-    pub awaiting_pubrel: Vec<u16>,
+    /// QoS 2 messages received and acknowledged with PUBREC, awaiting PUBREL.
+    pub awaiting_pubrel: Vec<AwaitingRelease>,
+}
+
+/// An incoming QoS 2 message between PUBREC and PUBREL. mosquitto routes
+/// it (and stores it as retained) only at PUBREL, so subscribers see it
+/// after the publisher has released it; culex does the same.
+#[derive(Debug, Clone)]
+pub struct AwaitingRelease {
+    pub packet_id: u16,
+    /// `None` when there is nothing to route (a 3.x publish the ACL denied,
+    /// acknowledged as if delivered).
+    pub message: Option<SharedMessage>,
 }
 
 impl Flow {
@@ -236,7 +247,7 @@ impl Session {
 
     /// QoS 2 packet ids received and acknowledged with PUBREC, awaiting
     /// PUBREL.
-    pub fn awaiting_pubrel(&self) -> &[u16] {
+    pub fn awaiting_pubrel(&self) -> &[AwaitingRelease] {
         self.flow.as_ref().map_or(&[], |f| &f.awaiting_pubrel)
     }
 

@@ -305,14 +305,20 @@ fn qos2_both_directions_delivers_once() {
     h.connect(1, "sub", true);
     h.connect(2, "pub", true);
     h.subscribe(1, "t", Qos::ExactlyOnce);
+    // Held until PUBREL, as mosquitto does.
     let a = h.publish(2, "t", "x", Qos::ExactlyOnce, false);
-    assert_eq!(publishes(&a).len(), 1);
+    assert!(publishes(&a).is_empty());
     assert_eq!(acks(&a), vec![(AckKind::Pubrec, 7, 0)]);
-    // A retransmitted PUBLISH (DUP) before PUBREL is not delivered again.
+    // A retransmitted PUBLISH (DUP) before PUBREL is not held twice.
     let a = h.publish(2, "t", "x", Qos::ExactlyOnce, false);
     assert!(publishes(&a).is_empty());
     assert_eq!(acks(&a), vec![(AckKind::Pubrec, 7, 0)]);
     let a = h.packet(2, Packet::Pubrel(Ack::new(pid(7))));
+    assert_eq!(publishes(&a).len(), 1);
+    assert_eq!(acks(&a), vec![(AckKind::Pubcomp, 7, 0)]);
+    // A repeated PUBREL gets a plain PUBCOMP and delivers nothing.
+    let a = h.packet(2, Packet::Pubrel(Ack::new(pid(7))));
+    assert!(publishes(&a).is_empty());
     assert_eq!(acks(&a), vec![(AckKind::Pubcomp, 7, 0)]);
     // Outbound: PUBREC → PUBREL → PUBCOMP.
     let a = h.packet(1, Packet::Pubrec(Ack::new(pid(1))));
@@ -327,7 +333,8 @@ fn qos_is_downgraded_to_the_subscription() {
     h.connect(1, "sub", true);
     h.connect(2, "pub", true);
     h.subscribe(1, "t", Qos::AtLeastOnce);
-    let a = h.publish(2, "t", "x", Qos::ExactlyOnce, false);
+    h.publish(2, "t", "x", Qos::ExactlyOnce, false);
+    let a = h.packet(2, Packet::Pubrel(Ack::new(pid(7))));
     assert_eq!(publishes(&a)[0].3, 1);
 }
 
@@ -403,6 +410,7 @@ fn persistent_session_gets_what_was_queued() {
     h.publish(2, "q/1", "a", Qos::AtLeastOnce, false);
     h.publish(2, "q/2", "b", Qos::AtMostOnce, false); // QoS 0: not queued
     h.publish(2, "q/3", "c", Qos::ExactlyOnce, false);
+    h.packet(2, Packet::Pubrel(Ack::new(pid(7))));
     let a = h.connect(3, "durable", false);
     assert!(connack(&a).session_present);
     assert_eq!(

@@ -263,9 +263,13 @@ fn outgoing_topic(p: &OutgoingPublish, version: ProtocolVersion) -> &[u8] {
 /// `(remaining length, properties length for 5.0)`.
 #[inline]
 fn outgoing_lengths(p: &OutgoingPublish, version: ProtocolVersion) -> (usize, Option<usize>) {
-    let pl = version
-        .is_v5()
-        .then(|| props_len(&p.message.properties, Some(&outgoing_overrides(p)), Order::Message));
+    let pl = version.is_v5().then(|| {
+        props_len(
+            &p.message.properties,
+            Some(&outgoing_overrides(p)),
+            Order::Message,
+        )
+    });
     let with_id = p.qos != Qos::AtMostOnce;
     let rl = lp_len(outgoing_topic(p, version))
         + if with_id { 2 } else { 0 }

@@ -464,9 +464,7 @@ impl<'a, F: FnMut(Prop<'a>)> Emitter<'a, '_, F> {
             }
             id::REQUEST_PROBLEM_INFORMATION => byte_prop(f, pid, p.request_problem_information),
             id::WILL_DELAY_INTERVAL => four_prop(f, pid, p.will_delay_interval),
-            id::REQUEST_RESPONSE_INFORMATION => {
-                byte_prop(f, pid, p.request_response_information)
-            }
+            id::REQUEST_RESPONSE_INFORMATION => byte_prop(f, pid, p.request_response_information),
             id::RESPONSE_INFORMATION => str_prop(f, pid, &p.response_information),
             id::SERVER_REFERENCE => str_prop(f, pid, &p.server_reference),
             id::REASON_STRING => str_prop(f, pid, &p.reason_string),
@@ -493,9 +491,7 @@ impl<'a, F: FnMut(Prop<'a>)> Emitter<'a, '_, F> {
             id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => {
                 byte_prop(f, pid, p.subscription_identifier_available)
             }
-            id::SHARED_SUBSCRIPTION_AVAILABLE => {
-                byte_prop(f, pid, p.shared_subscription_available)
-            }
+            id::SHARED_SUBSCRIPTION_AVAILABLE => byte_prop(f, pid, p.shared_subscription_available),
             _ => {}
         }
     }
