@@ -29,6 +29,7 @@
 //! Differences: lines that are not UTF-8 are read lossily (U+FFFD); errors
 //! carry ` (file:line)` after mosquitto's text.
 
+use crate::codec::topic::TOPIC_HIERARCHY_LIMIT;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -169,8 +170,6 @@ pub fn valid_acl_filter(filter: &str) -> bool {
     }
     b.len() <= 65535 && b.iter().filter(|&&c| c == b'/').count() <= TOPIC_HIERARCHY_LIMIT
 }
-
-const TOPIC_HIERARCHY_LIMIT: usize = 200;
 
 /// mosquitto's `mosquitto_topic_matches_sub` on a valid filter and topic:
 /// `+` one level, `#` the rest (including the parent: `a/#` matches `a`),

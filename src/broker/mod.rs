@@ -319,13 +319,8 @@ impl Broker {
                     "Bad client {} sending multiple CONNECT messages.",
                     self.client_id_of(key)
                 );
-                self.disconnect_with(
-                    conn,
-                    reason::v5::PROTOCOL_ERROR,
-                    CloseReason::Quiet,
-                    now,
-                    out,
-                );
+                // mosquitto closes without a DISCONNECT.
+                self.close_silently(conn, CloseReason::ProtocolError, now, out);
             }
             (_, None) => self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out),
             (Packet::Publish(p), Some(s)) => self.handle_publish(conn, s, p, now, out),
@@ -342,13 +337,12 @@ impl Broker {
                 // protocol error [MQTT-4.12.0-1]; culex has no auth plugins.
                 self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out);
             }
-            // Packets only a server sends.
-            (
-                Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp,
-                Some(_),
-            ) => {
-                self.protocol_error(conn, reason::v5::PROTOCOL_ERROR, now, out);
+            // Packets only a server sends: mosquitto 2.0.11 closes on a
+            // CONNACK and ignores the others.
+            (Packet::Connack(_), Some(_)) => {
+                self.close_silently(conn, CloseReason::ProtocolError, now, out);
             }
+            (Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp, Some(_)) => {}
         }
     }
 
@@ -357,17 +351,35 @@ impl Broker {
     pub fn decode_failed(
         &mut self,
         conn: ConnId,
-        reason_code: u8,
+        error: &crate::codec::DecodeError,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
         self.now = now;
+        let reason_code = error.reason_code();
         let reason = match reason_code {
             reason::v5::PACKET_TOO_LARGE => CloseReason::PacketTooLarge,
             reason::v5::MALFORMED_PACKET => CloseReason::Malformed,
             _ => CloseReason::ProtocolError,
         };
-        self.disconnect_with(conn, reason_code, reason, now, out);
+        if error.sends_disconnect() {
+            self.disconnect_with(conn, reason_code, reason, now, out);
+        } else {
+            self.close_silently(conn, reason, now, out);
+        }
+    }
+
+    /// Closes without a DISCONNECT, where mosquitto does.
+    fn close_silently(
+        &mut self,
+        conn: ConnId,
+        reason: CloseReason,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if self.drop_connection(conn, reason, now, out) {
+            out.push(Action::Close(conn));
+        }
     }
 
     /// Advances timers: keep alive, CONNECT timeout, session expiry, delayed
@@ -725,9 +737,7 @@ impl Broker {
     /// or a PUBCOMP before its PUBREC, is a protocol error: mosquitto closes
     /// the connection without a DISCONNECT. One naming no message is ignored.
     fn ack_mismatch(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
-        if self.drop_connection(conn, CloseReason::ProtocolError, now, out) {
-            out.push(Action::Close(conn));
-        }
+        self.close_silently(conn, CloseReason::ProtocolError, now, out);
     }
 
     fn handle_puback(

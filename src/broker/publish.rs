@@ -4,6 +4,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::codec::topic::TopicError;
 use crate::codec::{Ack, Message, Packet, Properties, Publish, Qos, TopicName, reason};
 
 use super::connections::{CloseReason, ConnId};
@@ -83,14 +84,27 @@ impl Broker {
             Some(mp) => format!("{mp}{topic}"),
             None => topic,
         };
-        let Ok(topic) = TopicName::new(topic) else {
-            return self.disconnect_with(
-                conn,
-                reason::v5::TOPIC_NAME_INVALID,
-                CloseReason::Malformed,
-                now,
-                out,
-            );
+        let topic = match TopicName::new(topic) {
+            Ok(t) => t,
+            // mosquitto's topic check fails the packet as a protocol error.
+            Err(TopicError::TooDeep) => {
+                return self.disconnect_with(
+                    conn,
+                    reason::v5::PROTOCOL_ERROR,
+                    CloseReason::ProtocolError,
+                    now,
+                    out,
+                );
+            }
+            Err(_) => {
+                return self.disconnect_with(
+                    conn,
+                    reason::v5::TOPIC_NAME_INVALID,
+                    CloseReason::Malformed,
+                    now,
+                    out,
+                );
+            }
         };
 
         self.stats.publish_received += 1;

@@ -55,6 +55,21 @@ impl DecodeError {
             DecodeError::InvalidProtocolName(_) => v5::PROTOCOL_ERROR,
         }
     }
+
+    /// Whether a 5.0 peer is told why with a DISCONNECT before the close.
+    /// mosquitto closes at once, without one, on a CONNACK from a client.
+    pub fn sends_disconnect(&self) -> bool {
+        !matches!(
+            self,
+            DecodeError::Malformed {
+                packet: "CONNACK",
+                ..
+            } | DecodeError::ProtocolError {
+                packet: "CONNACK",
+                ..
+            }
+        )
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -374,7 +389,8 @@ fn publish(i: In<'_>, flags: u8, v: ProtocolVersion) -> PResult<'_, Packet> {
             return protocol("empty topic without a topic alias");
         }
     } else if TopicName::new(topic).is_err() {
-        return malformed("invalid topic name");
+        // mosquitto's topic check fails a PUBLISH as a protocol error (0x82).
+        return protocol("invalid topic name");
     }
     let publish = Publish {
         dup: flags & 0x08 != 0,
@@ -424,7 +440,8 @@ fn subscription_options(o: u8, v: ProtocolVersion) -> Result<SubscriptionOptions
         0 => RetainHandling::SendAlways,
         1 => RetainHandling::SendIfNew,
         2 => RetainHandling::DoNotSend,
-        _ => return protocol("retain handling 3"),
+        // A protocol error by the standard; mosquitto answers 0x81.
+        _ => return malformed("retain handling 3"),
     };
     Ok(SubscriptionOptions {
         qos,

@@ -130,7 +130,12 @@ pub(crate) fn properties(i: In<'_>, context: u16) -> PResult<'_, Properties> {
             }
             id::SUBSCRIPTION_IDENTIFIER => {
                 let (r, v) = varint(r)?;
-                let v = nonzero(v)?;
+                let v = if context == ctx::SUBSCRIBE && v == 0 {
+                    // A protocol error by the standard; mosquitto says 0x81.
+                    return malformed("subscription identifier 0");
+                } else {
+                    nonzero(v)?
+                };
                 if context != ctx::PUBLISH && !pr.subscription_identifiers.is_empty() {
                     return protocol("property appears more than once");
                 }

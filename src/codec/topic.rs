@@ -14,7 +14,13 @@ pub enum TopicError {
     NulCharacter,
     /// `$share/` without a valid group name or filter.
     BadSharedSubscription,
+    /// More than `TOPIC_HIERARCHY_LIMIT` separators.
+    TooDeep,
 }
+
+/// mosquitto refuses topics and filters with more than 200 `/`
+/// (`TOPIC_HIERARCHY_LIMIT`), which bounds the work a single topic costs.
+pub const TOPIC_HIERARCHY_LIMIT: usize = 200;
 
 impl fmt::Display for TopicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -25,6 +31,7 @@ impl fmt::Display for TopicError {
             TopicError::BadWildcard => "misplaced wildcard in topic filter",
             TopicError::NulCharacter => "NUL character in topic",
             TopicError::BadSharedSubscription => "invalid shared subscription",
+            TopicError::TooDeep => "topic with more than 200 levels",
         })
     }
 }
@@ -40,6 +47,9 @@ fn check_common(s: &str) -> Result<(), TopicError> {
     }
     if s.as_bytes().contains(&0) {
         return Err(TopicError::NulCharacter);
+    }
+    if s.bytes().filter(|&b| b == b'/').count() > TOPIC_HIERARCHY_LIMIT {
+        return Err(TopicError::TooDeep);
     }
     Ok(())
 }

@@ -1043,7 +1043,7 @@ impl DecodeCtx<'_> {
                 }
                 Err(e) => {
                     log::debug!("Bad packet from connection {id}: {e}");
-                    broker.decode_failed(id, e.reason_code(), now, actions);
+                    broker.decode_failed(id, &e, now, actions);
                     actions.push(Action::Close(id));
                     return data.len();
                 }

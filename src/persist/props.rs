@@ -9,8 +9,7 @@
 use crate::codec::Properties;
 use crate::codec::properties::id;
 
-/// Topic levels mosquitto allows in a topic (`TOPIC_HIERARCHY_LIMIT`).
-const TOPIC_HIERARCHY_LIMIT: usize = 200;
+use crate::codec::topic::TOPIC_HIERARCHY_LIMIT;
 
 /// mosquitto's UTF-8 rules for MQTT strings: valid UTF-8 without U+0000,
 /// control characters (U+0001–U+001F, U+007F–U+009F) or non-characters.
