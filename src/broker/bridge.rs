@@ -149,6 +149,7 @@ impl Broker {
                 qos: Qos::AtLeastOnce,
                 retain: true,
                 subscription_id: None,
+                packet_id: None,
             };
             self.deliver(key, delivery, out);
         }

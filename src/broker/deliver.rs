@@ -66,6 +66,7 @@ impl Broker {
                 qos,
                 retain: sub.options.retain_as_published && message.retain,
                 subscription_id: sub.id,
+                packet_id: None,
             };
             self.deliver(sub.session, delivery, out);
         }
@@ -145,7 +146,7 @@ impl Broker {
         }
     }
 
-    fn enqueue(&mut self, key: SessionKey, delivery: Delivery) {
+    fn enqueue(&mut self, key: SessionKey, mut delivery: Delivery) {
         let max_msgs = self.settings.max_queued_messages as usize;
         let max_bytes = self.settings.max_queued_bytes;
         let Some(s) = self.sessions.get_mut(key) else {
@@ -167,6 +168,9 @@ impl Broker {
         }
         s.dropping = false;
         self.stats.changes += 1;
+        if delivery.qos != Qos::AtMostOnce && delivery.packet_id.is_none() {
+            delivery.packet_id = s.allocate_packet_id();
+        }
         let flow = s.flow_mut();
         flow.queued_bytes += size;
         flow.queue.push_back(delivery);
@@ -348,7 +352,12 @@ fn launch(
     let packet_id = if delivery.qos == Qos::AtMostOnce {
         None
     } else {
-        let Some(pid) = s.allocate_packet_id() else {
+        // The id given when it was queued, unless (after a restore) it is
+        // already in flight.
+        let queued = delivery
+            .packet_id
+            .filter(|&p| !s.inflight().iter().any(|i| i.packet_id == p));
+        let Some(pid) = queued.or_else(|| s.allocate_packet_id()) else {
             return Err(delivery);
         };
         s.flow_mut().inflight.push_back(Inflight {

@@ -99,22 +99,12 @@ impl Broker {
                 _ => 0,
             };
             let port = self.listeners.get(s.listener).map(|l| l.port).unwrap_or(0);
-            let queued_qos = s
-                .queue()
-                .iter()
-                .filter(|d| d.qos != Qos::AtMostOnce)
-                .count();
-            let last_mid = s
-                .packet_ids_after_inflight()
-                .take(queued_qos)
-                .last()
-                .unwrap_or(s.last_packet_id());
             db.clients.push(StoredClient {
                 client_id: client_id.clone(),
                 username: s.username.as_deref().map(String::from),
                 session_expiry_time: expiry_time,
                 session_expiry_interval: s.expiry_interval,
-                last_mid,
+                last_mid: s.last_packet_id(),
                 listener_port: port,
                 disconnect_time: None,
             });
@@ -147,16 +137,10 @@ impl Broker {
                     properties: Properties::default(),
                 });
             }
-            // mosquitto gives queued messages their packet ids when it queues
-            // them and sends those ids on reconnect: a queued entry with id 0
-            // would go out as an invalid PUBLISH after a swap back.
-            let mut ids = s.packet_ids_after_inflight();
+            // Queued QoS 1/2 messages carry the ids they were given when
+            // queued, as mosquitto's do: it sends those ids on reconnect.
             for d in s.queue() {
-                let mid = if d.qos == Qos::AtMostOnce {
-                    0
-                } else {
-                    ids.next().unwrap_or(0)
-                };
+                let mid = d.packet_id.map_or(0, |p| p.get());
                 db.client_messages.push(StoredClientMessage {
                     client_id: client_id.clone(),
                     store_id: store.id(&d.message, now, now_unix),
@@ -318,6 +302,8 @@ impl Broker {
                 qos,
                 retain: cm.retain,
                 subscription_id: cm.properties.subscription_identifiers.first().copied(),
+                // A queued message keeps the id mosquitto (or culex) gave it.
+                packet_id: PacketId::new(cm.mid).filter(|_| qos != Qos::AtMostOnce),
             };
             if cm.direction == Direction::In {
                 // An incoming QoS 2 message between PUBREC and PUBREL: it is

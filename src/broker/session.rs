@@ -84,6 +84,9 @@ pub struct Delivery {
     pub qos: Qos,
     pub retain: bool,
     pub subscription_id: Option<u32>,
+    /// Given when a QoS 1/2 message is queued: mosquitto numbers messages
+    /// when it queues them, so ids go out (and are saved) as it numbers them.
+    pub packet_id: Option<PacketId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,21 +317,6 @@ impl Session {
         self.next_packet_id
     }
 
-    /// The packet ids the queue would get next, in order, skipping those in
-    /// flight (for saving queued messages as mosquitto numbers them).
-    pub fn packet_ids_after_inflight(&self) -> impl Iterator<Item = u16> + '_ {
-        let mut next = self.next_packet_id;
-        std::iter::from_fn(move || {
-            for _ in 0..u16::MAX {
-                next = next.wrapping_add(1);
-                if next != 0 && !self.inflight().iter().any(|i| i.packet_id.get() == next) {
-                    return Some(next);
-                }
-            }
-            None
-        })
-    }
-
     /// Continues numbering after a restored `last_mid`.
     pub fn set_last_packet_id(&mut self, id: u16) {
         self.next_packet_id = id;
@@ -363,6 +351,7 @@ mod tests {
                 qos: Qos::AtLeastOnce,
                 retain: false,
                 subscription_id: None,
+                packet_id: None,
             },
             state: OutState::AwaitPuback,
         }

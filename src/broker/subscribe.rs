@@ -113,6 +113,7 @@ impl Broker {
                 message,
                 retain: true,
                 subscription_id,
+                packet_id: None,
             };
             self.deliver(key, delivery, out);
         }
