@@ -235,8 +235,9 @@ impl Broker {
                 .get(old_key)
                 .is_some_and(|s| s.expiry_interval > 0);
             if connect.clean_start || !durable {
-                // A session that is not resumed also sends a delayed will now.
-                self.publish_will(old_key, now, out);
+                // A delayed will still pending is dropped, not sent: the
+                // client came back within the delay (mosquitto 2.0.11,
+                // 07-will-delay-recover, even with clean start).
                 self.destroy_session(old_key, now, out);
             } else {
                 session_present = true;

@@ -77,19 +77,7 @@ impl Broker {
     /// Read access of `session` to `topic` under its listener's ACL (the
     /// bridges' internal listener has none: they read everything).
     pub(super) fn may_read(&self, session: &Session, topic: &str) -> bool {
-        match self
-            .listeners
-            .get(session.listener)
-            .and_then(|l| l.security.acl.as_ref())
-        {
-            Some(acl) => acl.check(
-                &session.client_id,
-                session.username.as_deref(),
-                topic,
-                Access::Read,
-            ),
-            None => true,
-        }
+        may_read(&self.listeners, session, topic)
     }
 
     fn inflight_limit(&self, s: &Session) -> usize {
@@ -112,9 +100,17 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        if !fits(s, &delivery) || delivery.message.is_expired(self.now) {
-            // A message larger than the client's Maximum Packet Size is
-            // discarded [MQTT-3.1.2-25]; so is an expired one [MQTT-3.3.2-5].
+        if delivery.message.is_expired(self.now) {
+            // An expired message is discarded [MQTT-3.3.2-5].
+            return;
+        }
+        if !fits(s, &delivery) {
+            // So is one larger than the client's Maximum Packet Size
+            // [MQTT-3.1.2-25]. mosquitto numbers it before it finds out, so
+            // its packet id is used up (12-prop-maximum-packet-size-publish-*).
+            if delivery.qos != Qos::AtMostOnce {
+                s.allocate_packet_id();
+            }
             return;
         }
         match s.conn() {
@@ -208,7 +204,11 @@ impl Broker {
             flow.queued_bytes = flow
                 .queued_bytes
                 .saturating_sub(delivery.message.payload.len() as u64);
-            if delivery.message.is_expired(self.now) {
+            // The ACL is checked again as a queued message leaves: a reload
+            // may have revoked it meanwhile (mosquitto, 09-acl-change).
+            if delivery.message.is_expired(self.now)
+                || !may_read(&self.listeners, s, delivery.message.topic.as_str())
+            {
                 continue;
             }
             match launch(
@@ -340,6 +340,22 @@ fn initial_state(qos: Qos) -> OutState {
 /// Sends a delivery to a connected client: QoS 0 straight out, QoS 1/2 with
 /// the next packet id into the in-flight window. Gives the delivery back if
 /// no packet id is free.
+/// Read access of `session` to `topic` under its listener's ACL.
+fn may_read(listeners: &[super::ListenerSettings], session: &Session, topic: &str) -> bool {
+    match listeners
+        .get(session.listener)
+        .and_then(|l| l.security.acl.as_ref())
+    {
+        Some(acl) => acl.check(
+            &session.client_id,
+            session.username.as_deref(),
+            topic,
+            Access::Read,
+        ),
+        None => true,
+    }
+}
+
 fn launch(
     out: &mut Vec<Action>,
     conns: &mut ConnTable,

@@ -595,10 +595,17 @@ impl Broker {
         // handled before we get here by leaving `will` set).
         match will_delay {
             Some(0) => self.publish_will(key, now, out),
+            // mosquitto 2.0.11 waits out the will delay even when the session
+            // ends at once (expiry 0); the session goes with the will then
+            // (07-will-delay).
             Some(delay) => {
-                let when = now + Duration::from_secs(u64::from(delay.min(expiry)));
+                let wait = if expiry == 0 { delay } else { delay.min(expiry) };
+                let when = now + Duration::from_secs(u64::from(wait));
                 self.timers
                     .push(Reverse((when, Timer::Session(key, serial))));
+                if expiry == 0 {
+                    return true;
+                }
             }
             None => {}
         }

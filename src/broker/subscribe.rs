@@ -108,8 +108,13 @@ impl Broker {
             if !readable {
                 continue;
             }
+            let qos = if self.settings.upgrade_outgoing_qos {
+                granted
+            } else {
+                message.qos.min(granted)
+            };
             let delivery = Delivery {
-                qos: message.qos.min(granted),
+                qos,
                 message,
                 retain: true,
                 subscription_id,

@@ -104,8 +104,10 @@ pub(crate) fn properties(i: In<'_>, context: u16) -> PResult<'_, Properties> {
         let pr = &mut props;
         p = match prop {
             id::PAYLOAD_FORMAT_INDICATOR => {
+                // Any value passes and is forwarded, as in mosquitto 2.0.11
+                // (12-prop-subpub-payload-format sends 0xed).
                 let (r, v) = byte(r)?;
-                once(&mut pr.payload_format_indicator, flag(v)?)?;
+                once(&mut pr.payload_format_indicator, v)?;
                 r
             }
             id::MESSAGE_EXPIRY_INTERVAL => {
