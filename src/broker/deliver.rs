@@ -323,7 +323,10 @@ fn fits(s: &Session, d: &Delivery) -> bool {
         topic_alias_only: false,
         topic_skip: 0,
     };
-    publish_wire_size(&probe, s.version) <= s.max_packet_size as usize
+    // mosquitto 2.0.11 compares the packet without its first byte (remaining
+    // length and its varint) with the limit; culex does the same, so a client
+    // gets exactly the messages it got from mosquitto (docs/config-choices.md).
+    publish_wire_size(&probe, s.version) - 1 <= s.max_packet_size as usize
 }
 
 fn initial_state(qos: Qos) -> OutState {

@@ -599,7 +599,11 @@ impl Broker {
             // ends at once (expiry 0); the session goes with the will then
             // (07-will-delay).
             Some(delay) => {
-                let wait = if expiry == 0 { delay } else { delay.min(expiry) };
+                let wait = if expiry == 0 {
+                    delay
+                } else {
+                    delay.min(expiry)
+                };
                 let when = now + Duration::from_secs(u64::from(wait));
                 self.timers
                     .push(Reverse((when, Timer::Session(key, serial))));
