@@ -14,8 +14,9 @@ use super::{Action, Broker, Outbound};
 
 impl Broker {
     /// Sends `message` to every subscription that matches its topic and may
-    /// read it. Returns how many deliveries were made (5.0 answers 0x10 "no
-    /// matching subscribers" when there were none).
+    /// read it. Returns how many deliveries were made, counting the
+    /// publisher's own no-local subscriptions as mosquitto does (5.0
+    /// answers 0x10 "no matching subscribers" when there were none).
     pub(super) fn route(
         &mut self,
         message: &SharedMessage,
@@ -47,6 +48,9 @@ impl Broker {
         for m in &matches {
             let sub = m.subscriber;
             if sub.options.no_local && Some(sub.session) == publisher {
+                // A match for mosquitto all the same: a bridge's remote is
+                // not told "no matching subscribers" for a `both` topic.
+                delivered += 1;
                 continue;
             }
             let Some(session) = self.sessions.get(sub.session) else {

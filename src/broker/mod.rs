@@ -756,12 +756,15 @@ impl Broker {
                 self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
             }
             _ => {
-                let code = reason::v5::PACKET_IDENTIFIER_NOT_FOUND;
-                self.send(
-                    out,
-                    conn,
-                    Packet::Pubrel(Ack::with_reason(ack.packet_id, code)),
+                // mosquitto warns and answers with a plain PUBREL (never
+                // "packet identifier not found"): a bridge's remote may
+                // still hold a flow of an earlier, clean session.
+                log::warn!(
+                    "Warning: Received PUBREC from {} for an unknown packet identifier {}.",
+                    s.client_id,
+                    ack.packet_id
                 );
+                self.send(out, conn, Packet::Pubrel(Ack::new(ack.packet_id)));
             }
         }
     }
@@ -778,7 +781,8 @@ impl Broker {
                 s.release_idle_flow();
                 reason::v5::SUCCESS
             }
-            _ => reason::v5::PACKET_IDENTIFIER_NOT_FOUND,
+            // A plain PUBCOMP, as mosquitto answers an unknown PUBREL.
+            _ => reason::v5::SUCCESS,
         };
         self.send(
             out,

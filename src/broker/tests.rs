@@ -1047,6 +1047,36 @@ fn bridge_prepare_queues_for_a_remote_never_reached() {
 }
 
 #[test]
+fn a_no_local_subscription_of_the_publisher_is_a_matching_subscriber() {
+    let mut h = Harness::new();
+    h.connect_with(1, connect("self", ProtocolVersion::V5, true));
+    let mut options = SubscriptionOptions::with_qos(Qos::AtLeastOnce);
+    options.no_local = true;
+    let _ = h.packet(
+        1,
+        Packet::Subscribe(Subscribe {
+            packet_id: pid(1),
+            filters: vec![(TopicFilter::new("t").unwrap(), options)],
+            properties: Properties::default(),
+        }),
+    );
+    // mosquitto answers 0, not 0x10 "no matching subscribers".
+    let a = h.publish(1, "t", "x", Qos::AtLeastOnce, false);
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0)]);
+    assert!(publishes(&a).is_empty());
+}
+
+#[test]
+fn unknown_pubrec_and_pubrel_get_plain_answers_as_from_mosquitto() {
+    let mut h = Harness::new();
+    h.connect_with(1, connect("v5", ProtocolVersion::V5, true));
+    let a = h.packet(1, Packet::Pubrec(Ack::new(pid(2001))));
+    assert_eq!(acks(&a), vec![(AckKind::Pubrel, 2001, 0)]);
+    let a = h.packet(1, Packet::Pubrel(Ack::new(pid(2002))));
+    assert_eq!(acks(&a), vec![(AckKind::Pubcomp, 2002, 0)]);
+}
+
+#[test]
 fn a_v3_mosquitto_bridge_is_not_sent_its_own_messages() {
     let mut h = Harness::new();
     let mut c = connect("remote-bridge", ProtocolVersion::V311, false);
