@@ -935,6 +935,7 @@ fn bridge_local<'a>(
         lazy: false,
         receive_maximum: None,
         maximum_packet_size: None,
+        remote_requests: Vec::new(),
     }
 }
 
@@ -1043,6 +1044,80 @@ fn bridge_prepare_queues_for_a_remote_never_reached() {
             false,
             Some(1)
         )]
+    );
+}
+
+/// What the core sends connection `conn`, as (packet kind, packet id).
+fn sent_to(actions: &[Action], conn: ConnId) -> Vec<(&'static str, u16)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(c, o) if *c == conn => Some(o),
+            _ => None,
+        })
+        .filter_map(|o| match o {
+            Outbound::Publish(p) => Some(("publish", p.packet_id.map_or(0, |i| i.get()))),
+            Outbound::Packet(p) => match &**p {
+                Packet::Subscribe(s) => Some(("subscribe", s.packet_id.get())),
+                Packet::Unsubscribe(u) => Some(("unsubscribe", u.packet_id.get())),
+                _ => None,
+            },
+            Outbound::Ack(..) => None,
+        })
+        .collect()
+}
+
+fn bridge_requests() -> Vec<Packet> {
+    let options = SubscriptionOptions::with_qos(Qos::AtLeastOnce);
+    vec![
+        Packet::Subscribe(Subscribe {
+            packet_id: PacketId::MIN,
+            filters: vec![(TopicFilter::new("in/#").unwrap(), options)],
+            properties: Properties::default(),
+        }),
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id: PacketId::MIN,
+            filters: vec![TopicFilter::new("out/#").unwrap()],
+            properties: Properties::default(),
+        }),
+    ]
+}
+
+#[test]
+fn bridge_requests_are_numbered_after_the_state_and_sent_before_resends() {
+    let mut h = Harness::new();
+    let subs = [(TopicFilter::new("out/#").unwrap(), Qos::AtLeastOnce)];
+    let state = "$SYS/broker/connection/c1/state";
+    let peer = "127.0.0.1:1883".parse().unwrap();
+    let mut local = bridge_local(&subs, Some(state));
+    local.remote_requests = bridge_requests();
+    let mut out = Vec::new();
+    let sent = h.broker.bridge_connected(9, peer, local, h.now, &mut out);
+    // mosquitto's one counter per bridge: state 1, SUBSCRIBE 2, UNSUBSCRIBE 3.
+    assert_eq!(
+        sent_to(&out, 9),
+        vec![("publish", 1), ("subscribe", 2), ("unsubscribe", 3)]
+    );
+    assert!(matches!(&sent[1], Packet::Unsubscribe(u) if u.packet_id.get() == 3));
+    // Messages left unacknowledged (the state, then this one) are resent
+    // after the next requests, whose ids continue the count.
+    h.connect(3, "pub", true);
+    let a = h.publish(3, "out/y", "to-remote", Qos::AtLeastOnce, false);
+    assert_eq!(sent_to(&a, 9), vec![("publish", 4)]);
+    h.lost(9);
+    let mut local = bridge_local(&subs, Some(state));
+    local.remote_requests = bridge_requests();
+    let mut out = Vec::new();
+    h.broker.bridge_connected(10, peer, local, h.now, &mut out);
+    assert_eq!(
+        sent_to(&out, 10),
+        vec![
+            ("publish", 5),
+            ("subscribe", 6),
+            ("unsubscribe", 7),
+            ("publish", 1),
+            ("publish", 4)
+        ]
     );
 }
 

@@ -22,7 +22,7 @@ use super::{Connection, EventLoop, Layered, listen};
 use crate::bridge::{self as link, Backoff, KeepAlive, KeepAliveAction};
 use crate::broker::bridge::BridgeLocal;
 use crate::broker::{CloseReason, ConnId, Outbound};
-use crate::codec::{self, Message, Packet, PacketId, TopicName, reason};
+use crate::codec::{self, Message, Packet, TopicName, reason};
 use crate::config::bridge::{Bridge, StartType};
 
 /// Which bridge a socket belongs to: 4 bytes, and an `Option` of it too,
@@ -283,7 +283,15 @@ impl EventLoop {
         }
         let b = &mut self.bridges[i];
         let address = b.address().clone();
-        crate::notice!("Connecting bridge {} ({address})", b.config.name);
+        // mosquitto renews the local subscriptions on every attempt, and
+        // Debian's build (asynchronous DNS) connects in two logged steps.
+        for (filter, _) in link::local_subscriptions(&b.config) {
+            log::debug!(
+                "Bridge {} doing local SUBSCRIBE on topic {filter}",
+                b.config.local_clientid
+            );
+        }
+        crate::notice!("Connecting bridge (step 1) {} ({address})", b.config.name);
         // Numeric, /etc/hosts or localhost at once; DNS through the loop.
         if let Some(ip) = super::resolve::resolve(&address.host)
             .ok()
@@ -351,6 +359,11 @@ impl EventLoop {
     /// Opens the socket to `addr`.
     fn bridge_connect(&mut self, i: usize, addr: SocketAddr, now: Instant) {
         let b = &mut self.bridges[i];
+        crate::notice!(
+            "Connecting bridge (step 2) {} ({})",
+            b.config.name,
+            b.address()
+        );
         // The name the remote's certificate must carry (and SNI).
         let host = b.address().host.clone();
         let stream = match open(addr, &b.config) {
@@ -608,6 +621,8 @@ impl EventLoop {
                         self.broker.handle_packet(id, p, now, &mut self.actions);
                     }
                     Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => {}
+                    // A remote may check the bridge too; mosquitto answers.
+                    Packet::Pingreq => self.bridge_send(id, &Packet::Pingresp),
                     Packet::Disconnect(_) => self.lost(id, CloseReason::ClosedByPeer, now),
                     _ => self.lost(id, CloseReason::ProtocolError, now),
                 }
@@ -644,32 +659,7 @@ impl EventLoop {
             last_message: now,
         };
         let config = &self.bridges[i].config;
-        for (filter, _) in link::local_subscriptions(config) {
-            log::debug!(
-                "Bridge {} doing local SUBSCRIBE on topic {filter}",
-                config.local_clientid
-            );
-        }
-        // SUBSCRIBE ids must not collide with the local session's in-flight
-        // PUBLISH ids, which the core numbers upwards: count down from the top.
-        let in_flight = self.broker.inflight_ids(&config.local_clientid);
-        let mut next = u16::MAX;
         let version = self.bridges[i].version;
-        let mut packets = link::remote_subscriptions(config, version, || {
-            while in_flight.iter().any(|p| p.get() == next) {
-                next -= 1;
-            }
-            let id = PacketId::new(next).unwrap_or(PacketId::MIN);
-            next = next.saturating_sub(1).max(1);
-            id
-        });
-        for p in &mut packets {
-            if let Packet::Subscribe(s) = p {
-                for (_, o) in &mut s.filters {
-                    o.qos = o.qos.min(max_qos);
-                }
-            }
-        }
         let subscriptions: Vec<_> = link::local_subscriptions(config)
             .into_iter()
             .map(|(f, q)| (f, q.min(max_qos)))
@@ -691,23 +681,16 @@ impl EventLoop {
         .into_iter()
         .flatten()
         .min();
-        for p in &packets {
-            if let Packet::Subscribe(s) = p {
-                for (f, o) in &s.filters {
-                    log::debug!(
-                        "Bridge {} sending SUBSCRIBE (Mid: {}, Topic: {f}, QoS: {}, Options: 0x{:02x})",
-                        config.local_clientid,
-                        s.packet_id,
-                        o.qos.as_u8(),
-                        u8::from(o.no_local) << 2 | u8::from(o.retain_as_published) << 3
-                    );
-                }
-            }
-        }
-        self.broker
+        local.remote_requests = link::remote_subscriptions(config, version, max_qos);
+        // The core queues the requests after the remote's state message, so
+        // they reach the remote in mosquitto's order.
+        let sent = self
+            .broker
             .bridge_connected(id, peer, local, now, &mut self.actions);
-        for p in &packets {
-            self.bridge_send(id, p);
+        for p in &sent {
+            if let Some(line) = link::request_log_line(&config.local_clientid, p) {
+                log::debug!("{line}");
+            }
         }
     }
 
@@ -812,6 +795,7 @@ fn local_side<'a>(
         lazy: config.start_type == StartType::Lazy,
         receive_maximum: None,
         maximum_packet_size: None,
+        remote_requests: Vec::new(),
     }
 }
 
