@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Token};
 
 use super::DNS_BASE;
+use super::dns::LookupError;
 use super::dns_lookup::{Lookup, Progress};
 use super::layer::{Layer, LayerError};
 use super::stream::Stream;
@@ -841,4 +842,93 @@ fn open(addr: SocketAddr, config: &Bridge) -> io::Result<mio::net::TcpStream> {
 /// EINPROGRESS on Linux: a non-blocking connect has started.
 const fn libc_einprogress() -> i32 {
     115
+}
+
+/// mosquitto resolves each bridge address while it reads the configuration
+/// and warns about one that does not resolve (the bridge still starts and
+/// keeps trying). The same check, blocking as mosquitto's is, before any
+/// client is served; numeric, `/etc/hosts` and `localhost` need no DNS.
+pub fn unresolvable_address_warnings(bridges: &[Bridge]) -> Vec<String> {
+    bridges
+        .iter()
+        .flat_map(|b| b.addresses.iter())
+        .filter_map(|a| resolve_now(&a.host).err())
+        .map(|e| format!("Warning: Error resolving bridge address: {}.", gai_text(&e)))
+        .collect()
+}
+
+/// One lookup of `host`, waited for.
+fn resolve_now(host: &str) -> Result<(), LookupError> {
+    if super::resolve::resolve(host).is_ok_and(|ips| !ips.is_empty()) {
+        return Ok(());
+    }
+    let io = |e: io::Error| LookupError::Io(e.kind());
+    let mut poll = mio::Poll::new().map_err(io)?;
+    let mut events = mio::Events::with_capacity(4);
+    let conf = super::dns::ResolvConf::load();
+    let mut now = Instant::now();
+    let mut lookup = Lookup::start(host, conf, poll.registry(), Token(0), now)?;
+    let result = loop {
+        let wait = lookup.deadline().saturating_duration_since(now);
+        match poll.poll(&mut events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(io(e)),
+        }
+        now = Instant::now();
+        let progress = if events.is_empty() {
+            lookup.tick(poll.registry(), now)
+        } else {
+            lookup.readable(poll.registry(), now)
+        };
+        if let Progress::Done(result) = progress {
+            break result.and_then(|ips| {
+                if ips.is_empty() {
+                    Err(LookupError::NoAddress)
+                } else {
+                    Ok(())
+                }
+            });
+        }
+    };
+    lookup.close(poll.registry());
+    result
+}
+
+/// glibc's `gai_strerror` text for why a lookup failed, as mosquitto
+/// prints it.
+fn gai_text(e: &LookupError) -> &'static str {
+    match e {
+        LookupError::InvalidName(_) | LookupError::NotFound => "Name or service not known",
+        LookupError::NoAddress => "No address associated with hostname",
+        _ => "Temporary failure in name resolution",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bridges(address: &str) -> Vec<Bridge> {
+        let text = format!("connection b\naddress {address}\ntopic # out\n");
+        crate::config::parse_str(&text, "t.conf")
+            .expect("valid bridge config")
+            .bridges
+    }
+
+    #[test]
+    fn addresses_that_resolve_without_dns_are_not_warned_about() {
+        for address in ["127.0.0.1:1883", "localhost:1884"] {
+            assert!(unresolvable_address_warnings(&bridges(address)).is_empty());
+        }
+    }
+
+    #[test]
+    fn an_unresolvable_address_is_warned_about_as_mosquitto_does() {
+        // An empty label fails before any name server is asked.
+        assert_eq!(
+            unresolvable_address_warnings(&bridges("bad..name:1883")),
+            vec!["Warning: Error resolving bridge address: Name or service not known."]
+        );
+    }
 }
