@@ -125,7 +125,10 @@ fn culex_bridges_to_mosquitto() {
     let remote = Culex::start_program(MOSQUITTO, REMOTE, &[]);
     let local = Culex::start(&bridging(remote.port, ""));
     exercise(local.port, remote.port);
-    local.wait_log(&format!("Connecting bridge b1 (127.0.0.1:{})", remote.port));
+    local.wait_log(&format!(
+        "Connecting bridge (step 1) b1 (127.0.0.1:{})",
+        remote.port
+    ));
     // mosquitto knows it is talking to a bridge (protocol level | 0x80).
     remote.wait_log("New bridge connected from 127.0.0.1:");
     assert!(remote.log_text().contains(" as c1 (p2, c0, k60)."));
@@ -466,7 +469,7 @@ fn bridge_address_resolved_over_dns() {
     assert_eq!(got, "via-dns\n", "{log}");
     assert!(
         log.contains(&format!(
-            "Connecting bridge b1 (remote.bridge.test:{rport})"
+            "Connecting bridge (step 1) b1 (remote.bridge.test:{rport})"
         )),
         "{log}"
     );

@@ -126,6 +126,9 @@ pub fn read_config(options: &CliOptions) -> Result<Config, StartupError> {
     for w in &config.warnings {
         log::warn!("{w}");
     }
+    for w in crate::net::unresolvable_address_warnings(&config.bridges) {
+        log::warn!("{w}");
+    }
     settings::check_supported(&config)?;
     Ok(config)
 }

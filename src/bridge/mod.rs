@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::codec::{
-    Connect, Packet, PacketId, Properties, ProtocolVersion, RetainHandling, Subscribe,
+    Connect, Packet, PacketId, Properties, ProtocolVersion, Qos, RetainHandling, Subscribe,
     SubscriptionOptions, TopicFilter, Unsubscribe, Will,
 };
 use crate::config::bridge::{Bridge, RestartTimeout};
@@ -21,7 +21,7 @@ pub fn connect_packet(b: &Bridge, version: ProtocolVersion, try_private: bool) -
     let will = (b.notifications && !b.notifications_local_only).then(|| Will {
         topic: b.notification_topic.clone(),
         payload: b"0".to_vec(),
-        qos: crate::codec::Qos::AtLeastOnce,
+        qos: Qos::AtLeastOnce,
         retain: true,
         properties: Properties::default(),
     });
@@ -47,34 +47,32 @@ pub fn connect_packet(b: &Bridge, version: ProtocolVersion, try_private: bool) -
     }
 }
 
-/// What the bridge sends once the remote accepted it: a SUBSCRIBE per
-/// `in`/`both` topic and, with `bridge_attempt_unsubscribe`, an UNSUBSCRIBE
-/// per `out` topic (clearing what an earlier configuration subscribed).
-/// `ids` hands out packet ids the local session is not using; `version` is
-/// the protocol spoken (5.0 asks for no local and retain as published).
-pub fn remote_subscriptions(
-    b: &Bridge,
-    version: ProtocolVersion,
-    mut ids: impl FnMut() -> PacketId,
-) -> Vec<Packet> {
+/// What the bridge sends once the remote accepted it, in configuration
+/// order as mosquitto: a SUBSCRIBE per `in`/`both` topic (at most at
+/// `max_qos`, the remote's limit) and, with `bridge_attempt_unsubscribe`,
+/// an UNSUBSCRIBE per `out` topic (clearing what an earlier configuration
+/// subscribed). `version` is the protocol spoken (5.0 asks for no local and
+/// retain as published). The packet ids are placeholders: the core numbers
+/// the requests from the local session's ids (`Broker::bridge_connected`).
+pub fn remote_subscriptions(b: &Bridge, version: ProtocolVersion, max_qos: Qos) -> Vec<Packet> {
     let mut packets = Vec::new();
     for t in &b.topics {
         if t.direction.inbound() {
             let v5 = version.is_v5();
             let options = SubscriptionOptions {
-                qos: t.qos,
+                qos: t.qos.min(max_qos),
                 no_local: v5,
                 retain_as_published: v5,
                 retain_handling: RetainHandling::SendAlways,
             };
             packets.push(Packet::Subscribe(Subscribe {
-                packet_id: ids(),
+                packet_id: PacketId::MIN,
                 filters: vec![(t.remote_filter.clone(), options)],
                 properties: Properties::default(),
             }));
         } else if b.attempt_unsubscribe {
             packets.push(Packet::Unsubscribe(Unsubscribe {
-                packet_id: ids(),
+                packet_id: PacketId::MIN,
                 filters: vec![t.remote_filter.clone()],
                 properties: Properties::default(),
             }));
@@ -83,8 +81,31 @@ pub fn remote_subscriptions(
     packets
 }
 
+/// The debug line mosquitto logs for each request it sends the remote.
+pub fn request_log_line(local_clientid: &str, packet: &Packet) -> Option<String> {
+    match packet {
+        Packet::Subscribe(s) => {
+            let (f, o) = s.filters.first()?;
+            let options = u8::from(o.no_local) << 2 | u8::from(o.retain_as_published) << 3;
+            Some(format!(
+                "Bridge {local_clientid} sending SUBSCRIBE (Mid: {}, Topic: {f}, QoS: {}, Options: 0x{options:02x})",
+                s.packet_id,
+                o.qos.as_u8()
+            ))
+        }
+        Packet::Unsubscribe(u) => {
+            let f = u.filters.first()?;
+            Some(format!(
+                "Bridge {local_clientid} sending UNSUBSCRIBE (Mid: {}, Topic: {f})",
+                u.packet_id
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// The local filters the bridge subscribes to: its `out`/`both` topics.
-pub fn local_subscriptions(b: &Bridge) -> Vec<(TopicFilter, crate::codec::Qos)> {
+pub fn local_subscriptions(b: &Bridge) -> Vec<(TopicFilter, Qos)> {
     b.topics
         .iter()
         .filter(|t| t.direction.outbound())

@@ -60,14 +60,60 @@ fn topic_lines_build_both_filters() {
     assert_eq!(remap_in(&b, "c/d").as_deref(), Some("a/b"));
     assert_eq!(remap_out(&b, "x").as_deref(), Some("up/x"));
     assert_eq!(remap_out(&b, "other"), None);
-    let mut next = 65535u16;
-    let packets = remote_subscriptions(&b, b.protocol_version, || {
-        next -= 1;
-        PacketId::new(next).expect("non-zero")
-    });
+    let packets = remote_subscriptions(&b, b.protocol_version, Qos::ExactlyOnce);
     // Two inbound topics subscribed, one outbound unsubscribed.
     assert_eq!(packets.len(), 3);
     assert!(matches!(&packets[2], Packet::Unsubscribe(u) if u.filters[0].as_str() == "up/x"));
+}
+
+#[test]
+fn requests_in_configuration_order_capped_at_the_remotes_qos() {
+    let b = bridge(
+        "connection b\naddress h\ntopic a/# both 2\ntopic o/# out 1\ntopic i/# in 1\nbridge_protocol_version mqttv50\n",
+    );
+    let packets = remote_subscriptions(&b, b.protocol_version, Qos::AtLeastOnce);
+    let lines: Vec<_> = packets
+        .iter()
+        .filter_map(|p| request_log_line(&b.local_clientid, p))
+        .collect();
+    let id = &b.local_clientid;
+    // Ids are placeholders (1) until the core numbers them.
+    assert_eq!(
+        lines,
+        vec![
+            format!("Bridge {id} sending SUBSCRIBE (Mid: 1, Topic: a/#, QoS: 1, Options: 0x0c)"),
+            format!("Bridge {id} sending UNSUBSCRIBE (Mid: 1, Topic: o/#)"),
+            format!("Bridge {id} sending SUBSCRIBE (Mid: 1, Topic: i/#, QoS: 1, Options: 0x0c)"),
+        ]
+    );
+    let b = bridge("connection b\naddress h\ntopic o/# out 1\nbridge_attempt_unsubscribe false\n");
+    assert!(remote_subscriptions(&b, b.protocol_version, Qos::ExactlyOnce).is_empty());
+}
+
+#[test]
+fn a_v5_connect_announces_max_inflight_messages_as_receive_maximum() {
+    let v5 = "connection b\naddress h\ntopic # out\nbridge_protocol_version mqttv50\n";
+    let b = bridge(v5);
+    let c = connect_packet(&b, b.protocol_version, b.try_private);
+    // mosquitto 2.0: receive maximum 20 and no session expiry interval.
+    assert_eq!(c.properties.receive_maximum, Some(20));
+    assert_eq!(c.properties.session_expiry_interval, None);
+    let b = bridge(&format!("max_inflight_messages 7\n{v5}"));
+    let c = connect_packet(&b, b.protocol_version, b.try_private);
+    assert_eq!(c.properties.receive_maximum, Some(7));
+    let b = bridge(&format!(
+        "max_inflight_messages 7\n{v5}bridge_receive_maximum 3\n"
+    ));
+    let c = connect_packet(&b, b.protocol_version, b.try_private);
+    assert_eq!(c.properties.receive_maximum, Some(3));
+    // Unlimited: no property (65535), where mosquitto sends an invalid 0.
+    let b = bridge(&format!("max_inflight_messages 0\n{v5}"));
+    let c = connect_packet(&b, b.protocol_version, b.try_private);
+    assert_eq!(c.properties.receive_maximum, None);
+    // 3.1.1 has no properties.
+    let b = bridge("connection b\naddress h\ntopic # out\n");
+    let c = connect_packet(&b, b.protocol_version, b.try_private);
+    assert_eq!(c.properties.receive_maximum, None);
 }
 
 #[test]

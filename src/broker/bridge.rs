@@ -12,14 +12,14 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::codec::{
-    Connect, Message, Properties, ProtocolVersion, Qos, RetainHandling, Subscribe,
-    SubscriptionOptions, TopicFilter, TopicName,
+    Connect, Message, Packet, PacketId, Properties, ProtocolVersion, Qos, RetainHandling,
+    Subscribe, SubscriptionOptions, TopicFilter, TopicName,
 };
 
 use super::connections::{Conn, ConnId};
 use super::session::{Delivery, NEVER, PendingWill, Session};
 use super::subscriptions::Subscriber;
-use super::{Action, Broker, ListenerId};
+use super::{Action, Broker, ListenerId, Outbound};
 
 /// How the local side of a bridge connects.
 pub struct BridgeLocal<'a> {
@@ -41,6 +41,9 @@ pub struct BridgeLocal<'a> {
     /// The remote's CONNACK limits (5.0): what the core may send the bridge.
     pub receive_maximum: Option<u16>,
     pub maximum_packet_size: Option<u32>,
+    /// The SUBSCRIBE and UNSUBSCRIBE for the remote, in configuration
+    /// order; their packet ids are replaced by the local session's.
+    pub remote_requests: Vec<Packet>,
 }
 
 impl Broker {
@@ -93,17 +96,19 @@ impl Broker {
     }
 
     /// The remote broker accepted the bridge's CONNECT on `conn`: open the
-    /// local side, subscribe it to the outgoing topics (which sends it their
-    /// retained messages, as mosquitto's `retain__queue` does) and resume
-    /// what its session had queued.
+    /// local side, send the remote its state, its SUBSCRIBE/UNSUBSCRIBE
+    /// requests, then subscribe locally to the outgoing topics (which sends
+    /// their retained messages, as mosquitto's `retain__queue` does), and
+    /// resume what its session had queued. Returns the requests as sent
+    /// (numbered), for the log.
     pub fn bridge_connected(
         &mut self,
         conn: ConnId,
         peer: SocketAddr,
-        local: BridgeLocal,
+        mut local: BridgeLocal,
         now: Instant,
         out: &mut Vec<Action>,
-    ) {
+    ) -> Vec<Packet> {
         self.now = now;
         let serial = self.next_serial();
         // `is_bridge` follows from the CONNECT's bridge flag below.
@@ -115,6 +120,9 @@ impl Broker {
         }
         properties.receive_maximum = local.receive_maximum;
         properties.maximum_packet_size = local.maximum_packet_size;
+        // What `handle_connect` resends or drains goes after the state
+        // message and the requests, as in mosquitto (see below).
+        let resumed = out.len();
         let connect = Connect {
             version: local.version,
             bridge: true,
@@ -127,8 +135,9 @@ impl Broker {
             properties,
         };
         self.handle_connect(conn, connect, now, out);
+        let connected = out.len();
         let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
-            return;
+            return Vec::new();
         };
         if let Some(s) = self.sessions.get_mut(key) {
             s.queue_qos0 = local.lazy;
@@ -153,6 +162,14 @@ impl Broker {
             };
             self.deliver(key, delivery, out);
         }
+        let requests = std::mem::take(&mut local.remote_requests);
+        let requests = self.bridge_requests(conn, key, requests, out);
+        // mosquitto sends the state and the SUBSCRIBEs from its CONNACK
+        // handler, then the messages in flight and queued (their ids are
+        // older: it numbers messages when it queues them).
+        if let Some(first) = out.get_mut(resumed..) {
+            first.rotate_left(connected.saturating_sub(resumed));
+        }
         if !local.subscriptions.is_empty() {
             let filters = local
                 .subscriptions
@@ -167,6 +184,37 @@ impl Broker {
             // Its SUBACK is not sent (`Broker::send`).
             self.handle_subscribe(conn, key, sub, out);
         }
+        requests
+    }
+
+    /// Numbers the bridge's requests to the remote from its local session's
+    /// packet ids and queues them. mosquitto has one counter per bridge, so
+    /// its SUBSCRIBE ids start at 1 and continue across reconnects, after
+    /// the state message's and before the retained messages'.
+    fn bridge_requests(
+        &mut self,
+        conn: ConnId,
+        key: super::subscriptions::SessionKey,
+        mut requests: Vec<Packet>,
+        out: &mut Vec<Action>,
+    ) -> Vec<Packet> {
+        for request in &mut requests {
+            let id = self
+                .sessions
+                .get_mut(key)
+                .and_then(Session::allocate_packet_id)
+                .unwrap_or(PacketId::MIN);
+            match request {
+                Packet::Subscribe(s) => s.packet_id = id,
+                Packet::Unsubscribe(u) => u.packet_id = id,
+                _ => {}
+            }
+            out.push(Action::Send(
+                conn,
+                Outbound::Packet(Box::new(request.clone())),
+            ));
+        }
+        requests
     }
 
     /// Messages waiting in a session's queue (a lazy bridge's threshold).

@@ -943,6 +943,7 @@ fn bridge_local<'a>(
         lazy: false,
         receive_maximum: None,
         maximum_packet_size: None,
+        remote_requests: Vec::new(),
     }
 }
 
@@ -1052,6 +1053,110 @@ fn bridge_prepare_queues_for_a_remote_never_reached() {
             Some(1)
         )]
     );
+}
+
+/// What the core sends connection `conn`, as (packet kind, packet id).
+fn sent_to(actions: &[Action], conn: ConnId) -> Vec<(&'static str, u16)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(c, o) if *c == conn => Some(o),
+            _ => None,
+        })
+        .filter_map(|o| match o {
+            Outbound::Publish(p) => Some(("publish", p.packet_id.map_or(0, |i| i.get()))),
+            Outbound::Packet(p) => match &**p {
+                Packet::Subscribe(s) => Some(("subscribe", s.packet_id.get())),
+                Packet::Unsubscribe(u) => Some(("unsubscribe", u.packet_id.get())),
+                _ => None,
+            },
+            Outbound::Ack(..) => None,
+        })
+        .collect()
+}
+
+fn bridge_requests() -> Vec<Packet> {
+    let options = SubscriptionOptions::with_qos(Qos::AtLeastOnce);
+    vec![
+        Packet::Subscribe(Subscribe {
+            packet_id: PacketId::MIN,
+            filters: vec![(TopicFilter::new("in/#").unwrap(), options)],
+            properties: Properties::default(),
+        }),
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id: PacketId::MIN,
+            filters: vec![TopicFilter::new("out/#").unwrap()],
+            properties: Properties::default(),
+        }),
+    ]
+}
+
+#[test]
+fn bridge_requests_are_numbered_after_the_state_and_sent_before_resends() {
+    let mut h = Harness::new();
+    let subs = [(TopicFilter::new("out/#").unwrap(), Qos::AtLeastOnce)];
+    let state = "$SYS/broker/connection/c1/state";
+    let peer = "127.0.0.1:1883".parse().unwrap();
+    let mut local = bridge_local(&subs, Some(state));
+    local.remote_requests = bridge_requests();
+    let mut out = Vec::new();
+    let sent = h.broker.bridge_connected(9, peer, local, h.now, &mut out);
+    // mosquitto's one counter per bridge: state 1, SUBSCRIBE 2, UNSUBSCRIBE 3.
+    assert_eq!(
+        sent_to(&out, 9),
+        vec![("publish", 1), ("subscribe", 2), ("unsubscribe", 3)]
+    );
+    assert!(matches!(&sent[1], Packet::Unsubscribe(u) if u.packet_id.get() == 3));
+    // Messages left unacknowledged (the state, then this one) are resent
+    // after the next requests, whose ids continue the count.
+    h.connect(3, "pub", true);
+    let a = h.publish(3, "out/y", "to-remote", Qos::AtLeastOnce, false);
+    assert_eq!(sent_to(&a, 9), vec![("publish", 4)]);
+    h.lost(9);
+    let mut local = bridge_local(&subs, Some(state));
+    local.remote_requests = bridge_requests();
+    let mut out = Vec::new();
+    h.broker.bridge_connected(10, peer, local, h.now, &mut out);
+    assert_eq!(
+        sent_to(&out, 10),
+        vec![
+            ("publish", 5),
+            ("subscribe", 6),
+            ("unsubscribe", 7),
+            ("publish", 1),
+            ("publish", 4)
+        ]
+    );
+}
+
+#[test]
+fn a_no_local_subscription_of_the_publisher_is_a_matching_subscriber() {
+    let mut h = Harness::new();
+    h.connect_with(1, connect("self", ProtocolVersion::V5, true));
+    let mut options = SubscriptionOptions::with_qos(Qos::AtLeastOnce);
+    options.no_local = true;
+    let _ = h.packet(
+        1,
+        Packet::Subscribe(Subscribe {
+            packet_id: pid(1),
+            filters: vec![(TopicFilter::new("t").unwrap(), options)],
+            properties: Properties::default(),
+        }),
+    );
+    // mosquitto answers 0, not 0x10 "no matching subscribers".
+    let a = h.publish(1, "t", "x", Qos::AtLeastOnce, false);
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0)]);
+    assert!(publishes(&a).is_empty());
+}
+
+#[test]
+fn unknown_pubrec_and_pubrel_get_plain_answers_as_from_mosquitto() {
+    let mut h = Harness::new();
+    h.connect_with(1, connect("v5", ProtocolVersion::V5, true));
+    let a = h.packet(1, Packet::Pubrec(Ack::new(pid(2001))));
+    assert_eq!(acks(&a), vec![(AckKind::Pubrel, 2001, 0)]);
+    let a = h.packet(1, Packet::Pubrel(Ack::new(pid(2002))));
+    assert_eq!(acks(&a), vec![(AckKind::Pubcomp, 2002, 0)]);
 }
 
 #[test]

@@ -106,7 +106,8 @@ pub struct Bridge {
     pub bind_address: Option<String>,
     /// 2.1, MQTT 5 bridges: CONNECT's session expiry interval.
     pub session_expiry_interval: u32,
-    /// 2.1, MQTT 5 bridges: CONNECT's receive maximum (0 = not sent).
+    /// MQTT 5 bridges: CONNECT's receive maximum (0 = not sent): 2.1's
+    /// `bridge_receive_maximum`, else `max_inflight_messages`.
     pub receive_maximum: u16,
     /// 2.1: TCP keep-alive probes on the bridge's socket.
     pub tcp_keepalive: Option<TcpKeepalive>,
@@ -669,6 +670,16 @@ fn tls(d: &BridgeDraft) -> R<Option<BridgeTls>> {
         ciphers: d.tls_ciphers.clone(),
         ciphers_tls13: d.tls_ciphers_tls13.clone(),
     }))
+}
+
+/// mosquitto announces the broker's `max_inflight_messages` (default 20)
+/// as a 5.0 bridge's Receive Maximum; 2.1's `bridge_receive_maximum`
+/// overrides it. Unlimited (0) leaves the property out, which means 65535:
+/// mosquitto sends the invalid value 0, which a remote may refuse.
+pub(crate) fn inherit_receive_maximum(bridges: &mut [Bridge], max_inflight_messages: u16) {
+    for b in bridges.iter_mut().filter(|b| b.receive_maximum == 0) {
+        b.receive_maximum = max_inflight_messages;
+    }
 }
 
 /// Finishes every bridge and checks what must be unique across them.

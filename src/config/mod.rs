@@ -53,6 +53,8 @@ pub fn parse_bytes(data: &[u8], file_name: &str) -> Result<Config, ConfigError> 
             })?;
             let mut config = listeners::build(p);
             config.bridges = bridges;
+            let max_inflight = config.limits.max_inflight_messages;
+            bridge::inherit_receive_maximum(&mut config.bridges, max_inflight);
             Ok(config)
         }
         Err(mut e) => {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Token};
 
 use super::DNS_BASE;
+use super::dns::LookupError;
 use super::dns_lookup::{Lookup, Progress};
 use super::layer::{Layer, LayerError};
 use super::stream::Stream;
@@ -22,7 +23,7 @@ use super::{Connection, EventLoop, Layered, listen};
 use crate::bridge::{self as link, Backoff, KeepAlive, KeepAliveAction};
 use crate::broker::bridge::BridgeLocal;
 use crate::broker::{CloseReason, ConnId, Outbound};
-use crate::codec::{self, Message, Packet, PacketId, TopicName, reason};
+use crate::codec::{self, Message, Packet, TopicName, reason};
 use crate::config::bridge::{Bridge, StartType};
 
 /// Which bridge a socket belongs to: 4 bytes, and an `Option` of it too,
@@ -283,7 +284,15 @@ impl EventLoop {
         }
         let b = &mut self.bridges[i];
         let address = b.address().clone();
-        crate::notice!("Connecting bridge {} ({address})", b.config.name);
+        // mosquitto renews the local subscriptions on every attempt, and
+        // Debian's build (asynchronous DNS) connects in two logged steps.
+        for (filter, _) in link::local_subscriptions(&b.config) {
+            log::debug!(
+                "Bridge {} doing local SUBSCRIBE on topic {filter}",
+                b.config.local_clientid
+            );
+        }
+        crate::notice!("Connecting bridge (step 1) {} ({address})", b.config.name);
         // Numeric, /etc/hosts or localhost at once; DNS through the loop.
         if let Some(ip) = super::resolve::resolve(&address.host)
             .ok()
@@ -351,6 +360,11 @@ impl EventLoop {
     /// Opens the socket to `addr`.
     fn bridge_connect(&mut self, i: usize, addr: SocketAddr, now: Instant) {
         let b = &mut self.bridges[i];
+        crate::notice!(
+            "Connecting bridge (step 2) {} ({})",
+            b.config.name,
+            b.address()
+        );
         // The name the remote's certificate must carry (and SNI).
         let host = b.address().host.clone();
         let stream = match open(addr, &b.config) {
@@ -608,6 +622,8 @@ impl EventLoop {
                         self.broker.handle_packet(id, p, now, &mut self.actions);
                     }
                     Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => {}
+                    // A remote may check the bridge too; mosquitto answers.
+                    Packet::Pingreq => self.bridge_send(id, &Packet::Pingresp),
                     Packet::Disconnect(_) => self.lost(id, CloseReason::ClosedByPeer, now),
                     _ => self.lost(id, CloseReason::ProtocolError, now),
                 }
@@ -644,32 +660,7 @@ impl EventLoop {
             last_message: now,
         };
         let config = &self.bridges[i].config;
-        for (filter, _) in link::local_subscriptions(config) {
-            log::debug!(
-                "Bridge {} doing local SUBSCRIBE on topic {filter}",
-                config.local_clientid
-            );
-        }
-        // SUBSCRIBE ids must not collide with the local session's in-flight
-        // PUBLISH ids, which the core numbers upwards: count down from the top.
-        let in_flight = self.broker.inflight_ids(&config.local_clientid);
-        let mut next = u16::MAX;
         let version = self.bridges[i].version;
-        let mut packets = link::remote_subscriptions(config, version, || {
-            while in_flight.iter().any(|p| p.get() == next) {
-                next -= 1;
-            }
-            let id = PacketId::new(next).unwrap_or(PacketId::MIN);
-            next = next.saturating_sub(1).max(1);
-            id
-        });
-        for p in &mut packets {
-            if let Packet::Subscribe(s) = p {
-                for (_, o) in &mut s.filters {
-                    o.qos = o.qos.min(max_qos);
-                }
-            }
-        }
         let subscriptions: Vec<_> = link::local_subscriptions(config)
             .into_iter()
             .map(|(f, q)| (f, q.min(max_qos)))
@@ -691,23 +682,16 @@ impl EventLoop {
         .into_iter()
         .flatten()
         .min();
-        for p in &packets {
-            if let Packet::Subscribe(s) = p {
-                for (f, o) in &s.filters {
-                    log::debug!(
-                        "Bridge {} sending SUBSCRIBE (Mid: {}, Topic: {f}, QoS: {}, Options: 0x{:02x})",
-                        config.local_clientid,
-                        s.packet_id,
-                        o.qos.as_u8(),
-                        u8::from(o.no_local) << 2 | u8::from(o.retain_as_published) << 3
-                    );
-                }
-            }
-        }
-        self.broker
+        local.remote_requests = link::remote_subscriptions(config, version, max_qos);
+        // The core queues the requests after the remote's state message, so
+        // they reach the remote in mosquitto's order.
+        let sent = self
+            .broker
             .bridge_connected(id, peer, local, now, &mut self.actions);
-        for p in &packets {
-            self.bridge_send(id, p);
+        for p in &sent {
+            if let Some(line) = link::request_log_line(&config.local_clientid, p) {
+                log::debug!("{line}");
+            }
         }
     }
 
@@ -812,6 +796,7 @@ fn local_side<'a>(
         lazy: config.start_type == StartType::Lazy,
         receive_maximum: None,
         maximum_packet_size: None,
+        remote_requests: Vec::new(),
     }
 }
 
@@ -857,4 +842,93 @@ fn open(addr: SocketAddr, config: &Bridge) -> io::Result<mio::net::TcpStream> {
 /// EINPROGRESS on Linux: a non-blocking connect has started.
 const fn libc_einprogress() -> i32 {
     115
+}
+
+/// mosquitto resolves each bridge address while it reads the configuration
+/// and warns about one that does not resolve (the bridge still starts and
+/// keeps trying). The same check, blocking as mosquitto's is, before any
+/// client is served; numeric, `/etc/hosts` and `localhost` need no DNS.
+pub fn unresolvable_address_warnings(bridges: &[Bridge]) -> Vec<String> {
+    bridges
+        .iter()
+        .flat_map(|b| b.addresses.iter())
+        .filter_map(|a| resolve_now(&a.host).err())
+        .map(|e| format!("Warning: Error resolving bridge address: {}.", gai_text(&e)))
+        .collect()
+}
+
+/// One lookup of `host`, waited for.
+fn resolve_now(host: &str) -> Result<(), LookupError> {
+    if super::resolve::resolve(host).is_ok_and(|ips| !ips.is_empty()) {
+        return Ok(());
+    }
+    let io = |e: io::Error| LookupError::Io(e.kind());
+    let mut poll = mio::Poll::new().map_err(io)?;
+    let mut events = mio::Events::with_capacity(4);
+    let conf = super::dns::ResolvConf::load();
+    let mut now = Instant::now();
+    let mut lookup = Lookup::start(host, conf, poll.registry(), Token(0), now)?;
+    let result = loop {
+        let wait = lookup.deadline().saturating_duration_since(now);
+        match poll.poll(&mut events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(io(e)),
+        }
+        now = Instant::now();
+        let progress = if events.is_empty() {
+            lookup.tick(poll.registry(), now)
+        } else {
+            lookup.readable(poll.registry(), now)
+        };
+        if let Progress::Done(result) = progress {
+            break result.and_then(|ips| {
+                if ips.is_empty() {
+                    Err(LookupError::NoAddress)
+                } else {
+                    Ok(())
+                }
+            });
+        }
+    };
+    lookup.close(poll.registry());
+    result
+}
+
+/// glibc's `gai_strerror` text for why a lookup failed, as mosquitto
+/// prints it.
+fn gai_text(e: &LookupError) -> &'static str {
+    match e {
+        LookupError::InvalidName(_) | LookupError::NotFound => "Name or service not known",
+        LookupError::NoAddress => "No address associated with hostname",
+        _ => "Temporary failure in name resolution",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bridges(address: &str) -> Vec<Bridge> {
+        let text = format!("connection b\naddress {address}\ntopic # out\n");
+        crate::config::parse_str(&text, "t.conf")
+            .expect("valid bridge config")
+            .bridges
+    }
+
+    #[test]
+    fn addresses_that_resolve_without_dns_are_not_warned_about() {
+        for address in ["127.0.0.1:1883", "localhost:1884"] {
+            assert!(unresolvable_address_warnings(&bridges(address)).is_empty());
+        }
+    }
+
+    #[test]
+    fn an_unresolvable_address_is_warned_about_as_mosquitto_does() {
+        // An empty label fails before any name server is asked.
+        assert_eq!(
+            unresolvable_address_warnings(&bridges("bad..name:1883")),
+            vec!["Warning: Error resolving bridge address: Name or service not known."]
+        );
+    }
 }

@@ -26,6 +26,7 @@ use crate::broker::{Action, Broker, CloseReason, ConnId, Outbound};
 use crate::codec::{self, Connack, DecodeError, Packet, ProtocolVersion};
 use crate::sys::signals::{Signal, SignalPipe};
 
+pub use bridge::unresolvable_address_warnings;
 pub use listen::{BoundListener, ListenError, ListenSpec, TransportLayer};
 
 use layer::{Layer, LayerError};
