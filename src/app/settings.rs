@@ -28,13 +28,6 @@ pub fn check_supported(config: &Config) -> Result<(), StartupError> {
             ));
         }
     }
-    if config.limits.check_retain_source {
-        // Ignoring it would deliver retained messages whose publisher has
-        // since lost write access: refuse rather than weaken the ACL.
-        return Err(StartupError::Unsupported(
-            "Error: check_retain_source true is not supported by culex yet.".to_string(),
-        ));
-    }
     Ok(())
 }
 
@@ -51,6 +44,7 @@ pub fn broker_settings(config: &Config) -> BrokerSettings {
         queue_qos0_messages: l.queue_qos0_messages,
         retain_available: l.retain_available,
         upgrade_outgoing_qos: l.upgrade_outgoing_qos,
+        check_retain_source: l.check_retain_source,
         allow_duplicate_messages: l.allow_duplicate_messages,
         persistent_client_expiration: l.persistent_client_expiration.map(Duration::from_secs),
         connection_messages: config.logging.connection_messages,

@@ -247,7 +247,7 @@ impl Broker {
     ) {
         self.now = now;
         let message = Rc::new(state_message(topic.clone(), up));
-        self.retained.set(message.clone());
+        self.set_retained(&message, None);
         self.stats.changes += 1;
         let publisher = from
             .and_then(|c| self.conns.get(&c))

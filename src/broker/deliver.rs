@@ -261,7 +261,8 @@ impl Broker {
             return;
         }
         if will.message.retain {
-            self.retained.set(will.message.clone());
+            let source = self.source_of(key);
+            self.set_retained(&will.message, source);
         }
         self.route(&will.message, Some(key), out);
     }

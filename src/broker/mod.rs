@@ -13,6 +13,7 @@ mod debug_log;
 mod deliver;
 mod persistence;
 mod publish;
+pub mod retain_source;
 pub mod retained;
 pub mod session;
 pub mod settings;
@@ -107,6 +108,8 @@ pub struct Broker {
     by_client_id: HashMap<Rc<str>, SessionKey, foldhash::fast::RandomState>,
     subs: SubscriptionTree,
     retained: RetainedStore,
+    /// Publishers of retained messages, kept with `check_retain_source`.
+    retain_sources: retain_source::RetainSources,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// Scratch space reused by every routed message.
     matches: Vec<Match>,
@@ -151,6 +154,7 @@ impl Broker {
             by_client_id: HashMap::default(),
             subs: SubscriptionTree::new(),
             retained: RetainedStore::new(),
+            retain_sources: Default::default(),
             timers: BinaryHeap::new(),
             matches: Vec::new(),
             serial: 0,

@@ -21,6 +21,7 @@ use crate::persist::{
     StoredClientMessage, StoredMessage, StoredSubscription,
 };
 
+use super::retain_source::RetainSource;
 use super::session::{AwaitingRelease, Delivery, Inflight, NEVER, OutState, Presence, Session};
 use super::subscriptions::Subscriber;
 use super::{Broker, Timer};
@@ -84,7 +85,17 @@ impl Broker {
             if m.topic.as_str().starts_with("$SYS") {
                 continue;
             }
-            db.retained.push(store.id(m, now, now_unix));
+            let id = store.id(m, now, now_unix);
+            db.retained.push(id);
+            // The publisher, as mosquitto keeps it for check_retain_source.
+            if let (Some(src), Some(stored)) = (
+                self.retain_sources.get(m.topic.as_str()),
+                store.messages.get_mut(id as usize - 1),
+            ) {
+                stored.source_id = Some(src.client_id.to_string());
+                stored.source_username = src.username.as_deref().map(String::from);
+                stored.source_port = self.listeners.get(src.listener).map_or(0, |l| l.port);
+            }
         }
         for (_, s) in self.sessions.iter() {
             if !s.is_durable() {
@@ -189,12 +200,18 @@ impl Broker {
         let mut warnings = Vec::new();
         let mut messages: HashMap<u64, SharedMessage, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(db.messages.len(), Default::default());
+        // Publishers of stored messages, for check_retain_source only.
+        let keep_sources = self.settings.check_retain_source;
+        let mut sources: HashMap<u64, (String, Option<String>, u16)> = HashMap::new();
         // Moved, not copied: a big file holds gigabytes of payload.
         for m in std::mem::take(&mut db.messages) {
             if m.expiry_time != 0 && m.expiry_time <= now_unix {
                 continue;
             }
             let store_id = m.store_id;
+            if keep_sources && let Some(id) = m.source_id.clone() {
+                sources.insert(store_id, (id, m.source_username.clone(), m.source_port));
+            }
             let Ok(topic) = TopicName::new(m.topic) else {
                 warnings.push(format!(
                     "Warning: stored message {store_id} has an invalid topic; skipped."
@@ -219,7 +236,18 @@ impl Broker {
         }
         for id in &db.retained {
             if let Some(m) = messages.get(id) {
-                self.retained.set(m.clone());
+                let source = sources
+                    .get(id)
+                    .map(|(client_id, username, port)| RetainSource {
+                        client_id: client_id.as_str().into(),
+                        username: username.as_deref().map(Box::from),
+                        listener: self
+                            .listeners
+                            .iter()
+                            .position(|l| l.port == *port && *port != 0)
+                            .unwrap_or(0),
+                    });
+                self.set_retained(m, source);
             }
         }
         let mut keys: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();

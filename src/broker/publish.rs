@@ -8,6 +8,7 @@ use crate::codec::topic::TopicError;
 use crate::codec::{Ack, Message, Packet, Properties, Publish, Qos, TopicName, reason};
 
 use super::connections::{CloseReason, ConnId};
+use super::retain_source::RetainSource;
 use super::session::AwaitingRelease;
 use super::subscriptions::SessionKey;
 use super::{Action, Broker};
@@ -202,6 +203,30 @@ impl Broker {
         }
     }
 
+    /// Who `key` is, as the source of a retained message.
+    pub(super) fn source_of(&self, key: SessionKey) -> Option<RetainSource> {
+        self.sessions.get(key).map(|s| RetainSource {
+            client_id: s.client_id.clone(),
+            username: s.username.clone(),
+            listener: s.listener,
+        })
+    }
+
+    /// Stores (or with an empty payload clears) a retained message, with
+    /// its publisher when `check_retain_source` needs it.
+    pub(super) fn set_retained(
+        &mut self,
+        message: &crate::codec::SharedMessage,
+        source: Option<RetainSource>,
+    ) {
+        self.retained.set(message.clone());
+        if self.settings.check_retain_source {
+            let clears = message.payload.is_empty();
+            self.retain_sources
+                .set(message.topic.as_str(), source, clears);
+        }
+    }
+
     /// Stores `message` as retained if it is, and routes it to the
     /// subscribers; returns how many subscriptions matched.
     pub(super) fn publish_message(
@@ -211,7 +236,8 @@ impl Broker {
         out: &mut Vec<Action>,
     ) -> usize {
         if message.retain {
-            self.retained.set(message.clone());
+            let source = self.source_of(publisher);
+            self.set_retained(message, source);
             self.stats.changes += 1;
         }
         self.route(message, Some(publisher), out)

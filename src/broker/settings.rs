@@ -126,6 +126,9 @@ pub struct BrokerSettings {
     pub queue_qos0_messages: bool,
     pub retain_available: bool,
     pub upgrade_outgoing_qos: bool,
+    /// Deliver a retained message only while its publisher may still write
+    /// its topic.
+    pub check_retain_source: bool,
     pub allow_duplicate_messages: bool,
     pub persistent_client_expiration: Option<Duration>,
     pub connection_messages: bool,
@@ -153,6 +156,7 @@ impl Default for BrokerSettings {
             queue_qos0_messages: false,
             retain_available: true,
             upgrade_outgoing_qos: false,
+            check_retain_source: false,
             allow_duplicate_messages: false,
             persistent_client_expiration: None,
             connection_messages: true,

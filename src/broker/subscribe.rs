@@ -105,7 +105,12 @@ impl Broker {
                 .sessions
                 .get(key)
                 .is_some_and(|s| self.may_read(s, message.topic.as_str()));
-            if !readable {
+            if !readable
+                || (self.settings.check_retain_source
+                    && !self
+                        .retain_sources
+                        .may_deliver(&self.listeners, message.topic.as_str()))
+            {
                 continue;
             }
             let qos = if self.settings.upgrade_outgoing_qos {

@@ -1185,3 +1185,48 @@ fn the_bridge_listener_is_not_a_configured_one() {
     assert!(h.broker.listener(1).is_none());
     assert_eq!(h.broker.bridge_listener(), 1);
 }
+
+/// An ACL whose write permission a test can take away.
+struct WriteSwitch(Rc<std::cell::Cell<bool>>);
+
+impl AclCheck for WriteSwitch {
+    fn check(&self, _: &str, _: Option<&str>, _: &str, access: Access) -> bool {
+        access == Access::Read || self.0.get()
+    }
+}
+
+#[test]
+fn check_retain_source_follows_the_publishers_write_access() {
+    let may_write = Rc::new(std::cell::Cell::new(true));
+    let mut listener = anonymous();
+    listener.security.acl = Some(Rc::new(WriteSwitch(may_write.clone())));
+    let settings = BrokerSettings {
+        check_retain_source: true,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings.clone(), listener.clone());
+    h.connect(1, "publisher", true);
+    h.publish(1, "r/t", "kept", Qos::AtMostOnce, true);
+    h.connect(2, "early", true);
+    let a = h.subscribe(2, "r/#", Qos::AtMostOnce);
+    assert_eq!(
+        publishes(&a).len(),
+        1,
+        "delivered while the publisher may write"
+    );
+    may_write.set(false);
+    h.connect(3, "late", true);
+    let a = h.subscribe(3, "r/#", Qos::AtMostOnce);
+    assert!(publishes(&a).is_empty(), "the publisher lost write access");
+
+    // The publisher survives a save and restore, as in mosquitto.db.
+    let db = h.broker.snapshot(h.now, 1_800_000_000);
+    assert_eq!(db.messages[0].source_id.as_deref(), Some("publisher"));
+    let mut h2 = Harness::with(settings, listener);
+    h2.broker.restore(db, h2.now, 1_800_000_000);
+    h2.connect(4, "after", true);
+    assert!(publishes(&h2.subscribe(4, "r/#", Qos::AtMostOnce)).is_empty());
+    may_write.set(true);
+    h2.connect(5, "again", true);
+    assert_eq!(publishes(&h2.subscribe(5, "r/#", Qos::AtMostOnce)).len(), 1);
+}

@@ -169,7 +169,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Global,
         Bool,
         Implemented,
-        "false only: `true` is refused at start-up (not supported yet); counts as a security setting for per_listener_settings",
+        "a retained message is delivered only while its publisher may still write its topic (under the ACL of the listener it used); the publisher is kept in mosquitto.db; counts as a security setting for per_listener_settings",
     ),
     d("clientid_prefixes", Global, Str, Implemented, "deprecated"),
     d(
