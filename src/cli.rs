@@ -17,10 +17,7 @@ use std::path::PathBuf;
 
 use crate::config::{Config, ConfigError, LogTypes};
 
-/// The culex version.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The mosquitto version culex presents itself as compatible with.
-pub const MOSQUITTO_COMPAT: &str = "2.0.11";
+pub use crate::{MOSQUITTO_COMPAT, VERSION};
 /// mosquitto accepts at most this many `-p`.
 pub const MAX_PORTS: usize = 10;
 

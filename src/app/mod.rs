@@ -20,8 +20,7 @@ use crate::sys::signals::SignalPipe;
 
 pub use settings::{broker_settings, listen_specs, listener_settings, log_settings};
 
-/// The mosquitto release whose behaviour culex follows.
-pub const MOSQUITTO_COMPAT: &str = "2.0.11";
+pub use crate::MOSQUITTO_COMPAT;
 
 /// Why start-up failed; each maps to mosquitto's exit status.
 #[derive(Debug)]

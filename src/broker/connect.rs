@@ -354,7 +354,6 @@ impl Broker {
                 return;
             }
         }
-        self.send(out, conn, connack);
         if self.settings.connection_messages && !own_bridge {
             let ip = self
                 .conns
@@ -377,6 +376,22 @@ impl Broker {
                 ),
             }
         }
+        // mosquitto's order: the connection line, the will, then CONNACK.
+        if !own_bridge {
+            match &connect.will {
+                Some(w) => {
+                    log::debug!(
+                        "Will message specified ({} bytes) (r{}, q{}).",
+                        w.payload.len(),
+                        u8::from(w.retain),
+                        w.qos.as_u8()
+                    );
+                    log::debug!("\t{}", w.topic);
+                }
+                None => log::debug!("No will message specified."),
+            }
+        }
+        self.send(out, conn, connack);
         self.arm_keep_alive(conn, now);
         if session_present {
             self.resend_inflight(conn, key, out);

@@ -65,7 +65,7 @@ struct ConnExtra {
     alias_limit: u16,
     aliases_out: HashMap<Box<str>, u16>,
     /// The TLS client certificate's identity, when the listener has one.
-    identity: Option<crate::net::layer::PeerIdentity>,
+    identity: Option<PeerIdentity>,
 }
 
 impl Conn {
@@ -96,11 +96,11 @@ impl Conn {
         }
     }
 
-    pub fn identity(&self) -> Option<&crate::net::layer::PeerIdentity> {
+    pub fn identity(&self) -> Option<&PeerIdentity> {
         self.extra.as_ref().and_then(|e| e.identity.as_ref())
     }
 
-    pub fn set_identity(&mut self, identity: crate::net::layer::PeerIdentity) {
+    pub fn set_identity(&mut self, identity: PeerIdentity) {
         self.extra().identity = Some(identity);
     }
 
@@ -224,4 +224,15 @@ impl ConnTable {
             .filter(|(_, c)| c.is_some())
             .map(|(i, _)| i)
     }
+}
+
+/// What a client certificate says about who the client is (the network
+/// layer reads it; the core decides what it means for the username).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerIdentity {
+    /// The subject's Common Name, if any.
+    pub common_name: Option<String>,
+    /// The whole subject in mosquitto's format (as OpenSSL's
+    /// `X509_NAME_print_ex(..., XN_FLAG_RFC2253)`), e.g. `CN=dev1,O=Home`.
+    pub subject: String,
 }

@@ -17,7 +17,6 @@ pub fn received(client: &str, packet: &Packet) -> String {
                 a.reason
             )
         }
-        Packet::Connect(c) => format!("Received CONNECT from {client} as {}", c.client_id),
         other => format!("Received {} from {client}", other.name()),
     }
 }

@@ -200,7 +200,7 @@ impl Broker {
 
     /// Records the TLS client certificate identity of a connection (before
     /// its CONNECT is handled), for `use_identity_as_username`.
-    pub fn set_peer_identity(&mut self, conn: ConnId, identity: crate::net::layer::PeerIdentity) {
+    pub fn set_peer_identity(&mut self, conn: ConnId, identity: connections::PeerIdentity) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.set_identity(identity);
         }
@@ -307,7 +307,9 @@ impl Broker {
             c.last_seen = now;
         }
         self.stats.messages_received += 1;
-        if log::log_enabled!(log::Level::Debug) {
+        // mosquitto 2.0 logs no "Received CONNECT" line: the connection
+        // line, the will and "Sending CONNACK" follow from the CONNECT.
+        if log::log_enabled!(log::Level::Debug) && !matches!(packet, Packet::Connect(_)) {
             let client = session.map(|k| self.client_id_of(k)).unwrap_or_default();
             log::debug!("{}", debug_log::received(&client, &packet));
         }

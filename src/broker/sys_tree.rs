@@ -74,7 +74,7 @@ impl SysTree {
 pub fn version_text() -> String {
     format!(
         "mosquitto version {} (culex {})",
-        crate::app::MOSQUITTO_COMPAT,
+        crate::MOSQUITTO_COMPAT,
         env!("CARGO_PKG_VERSION")
     )
 }

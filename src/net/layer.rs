@@ -59,12 +59,4 @@ pub trait Layer {
     }
 }
 
-/// What a client certificate says about who the client is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PeerIdentity {
-    /// The subject's Common Name, if any.
-    pub common_name: Option<String>,
-    /// The whole subject in mosquitto's format (as OpenSSL's
-    /// `X509_NAME_print_ex(..., XN_FLAG_RFC2253)`), e.g. `CN=dev1,O=Home`.
-    pub subject: String,
-}
+pub use crate::broker::connections::PeerIdentity;
