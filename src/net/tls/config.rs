@@ -197,7 +197,10 @@ pub fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, TlsConfigEr
         }
     };
 
-    let chain = load_certs("certfile", certfile)?;
+    let mut chain = load_certs("certfile", certfile)?;
+    if let Some(path) = &tls.cafile {
+        complete_chain(&mut chain, &load_certs("cafile", path)?);
+    }
     let key = load_key("keyfile", keyfile)?;
     let roots = load_roots(tls)?;
     let crls = match &tls.crlfile {
@@ -434,6 +437,29 @@ pub(super) fn load_key(
 /// `cafile` (every certificate must load) and `capath` (every file that
 /// parses as PEM certificates is loaded; OpenSSL's hashed names are not
 /// needed).
+/// OpenSSL, as mosquitto uses it, sends a certfile that holds only the leaf
+/// with the issuers it finds in the CA store, so clients that trust only the
+/// root still verify it. rustls sends the certfile as it is: append the
+/// issuers from `cafile`, up to a self-signed one, as OpenSSL would.
+fn complete_chain(chain: &mut Vec<CertificateDer<'static>>, cas: &[CertificateDer<'static>]) {
+    for _ in 0..10 {
+        let Some((issuer, subject)) = chain.last().and_then(|c| super::subject::names_der(c))
+        else {
+            return;
+        };
+        if issuer == subject {
+            return;
+        }
+        let next = cas.iter().find(|ca| {
+            super::subject::names_der(ca).is_some_and(|(_, s)| s == issuer) && !chain.contains(ca)
+        });
+        match next {
+            Some(ca) => chain.push(ca.clone()),
+            None => return,
+        }
+    }
+}
+
 fn load_roots(tls: &TlsSettings) -> Result<RootCertStore, TlsConfigError> {
     let mut roots = RootCertStore::empty();
     if let Some(path) = &tls.cafile {

@@ -76,6 +76,11 @@ const OID: u8 = 0x06;
 
 /// The DER of the subject `Name` inside a certificate.
 fn subject_der(cert: &[u8]) -> Option<&[u8]> {
+    names_der(cert).map(|(_, subject)| subject)
+}
+
+/// The DER of a certificate's issuer and subject names.
+pub(super) fn names_der(cert: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut input = cert;
     let certificate = expect(&mut input, SEQUENCE)?;
     let mut body = certificate.contents;
@@ -87,10 +92,10 @@ fn subject_der(cert: &[u8]) -> Option<&[u8]> {
     }
     next_tlv(&mut fields)?; // serialNumber
     expect(&mut fields, SEQUENCE)?; // signature
-    expect(&mut fields, SEQUENCE)?; // issuer
+    let issuer = expect(&mut fields, SEQUENCE)?;
     expect(&mut fields, SEQUENCE)?; // validity
     let subject = expect(&mut fields, SEQUENCE)?;
-    Some(subject.raw)
+    Some((issuer.raw, subject.raw))
 }
 
 /// One attribute of a name: `(rdn index, type OID contents, value element)`.

@@ -521,6 +521,33 @@ fn certfile_chains_and_intermediate_client_cas() {
 }
 
 #[test]
+fn a_leaf_only_certfile_is_completed_from_the_cafile() {
+    // mosquitto's own 08-ssl-* setup: certfile holds only the leaf, the
+    // intermediate and the root are in cafile, the client trusts the root.
+    let pki = Pki::new();
+    let intermediate = pki.ca.intermediate("culex intermediate");
+    let key = KeyPair::generate().unwrap();
+    pki.write("leaf.pem", &intermediate.server(&key));
+    pki.write("leaf.key", &key.serialize_pem());
+    pki.write("all-ca.pem", &(pki.ca.pem() + &intermediate.pem()));
+    let settings = TlsSettings {
+        certfile: Some(pki.path("leaf.pem")),
+        keyfile: Some(pki.path("leaf.key")),
+        cafile: Some(pki.path("all-ca.pem")),
+        require_certificate: false,
+        ..pki.mtls_settings()
+    };
+    let mut server = layer(&settings);
+    let out = shuttle(
+        &mut client(client_config(&pki.ca.der(), None)),
+        &mut server,
+        usize::MAX,
+    );
+    assert_eq!(out.server, Ok(()));
+    assert!(out.client.is_ok(), "{:?}", out.client);
+}
+
+#[test]
 fn without_require_certificate_no_client_certificate_is_asked_for() {
     // mosquitto: SSL_VERIFY_NONE unless require_certificate, even with a
     // cafile; a client certificate from anywhere does not matter.
