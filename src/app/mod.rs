@@ -242,6 +242,10 @@ fn run(options: CliOptions) -> Result<(), StartupError> {
         log::info!("{} terminating", cli::version_line());
         return Ok(());
     }
+    // More clients before EMFILE (sys/limits.rs); mosquitto does not.
+    if let Some(n) = crate::sys::limits::raise_open_files_limit() {
+        log::debug!("Open file limit: {n}.");
+    }
     // mosquitto's order (broker-behaviour.md §1): drop privileges, then
     // daemonise, write the pid file, open files and sockets as that user.
     let outcome = crate::sys::privileges::drop_privileges(&config.user, std::path::Path::new("/"));

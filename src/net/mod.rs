@@ -291,7 +291,22 @@ pub struct EventLoop {
     deferred: std::collections::VecDeque<(ConnId, u64, Packet)>,
     next_serial: u64,
     bridges: Vec<bridge::BridgeRun>,
+    /// Set while accept() fails for want of file descriptors. epoll reports
+    /// a listener once per new connection, and a full accept queue admits
+    /// none, so without retrying the listener would stay deaf for good.
+    accept_retry_at: Option<Instant>,
 }
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM: accept() can succeed again later.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// How often a listener is retried while accept() lacks descriptors.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Output a connection may have waiting before its QoS 0 messages are
 /// dropped: far above what a reading client ever has pending (a busy
@@ -335,6 +350,7 @@ impl EventLoop {
             dirty: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             per_listener,
+            accept_retry_at: None,
             nodelay: true,
             global_max_connections: None,
             login_budget: EXPENSIVE_LOGINS_PER_TURN,
@@ -379,6 +395,13 @@ impl EventLoop {
                 deadline.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
             if !self.deferred.is_empty() {
                 timeout = Some(Duration::ZERO);
+            }
+            if let Some(at) = self.accept_retry_at {
+                timeout = Some(
+                    timeout
+                        .unwrap_or(Duration::MAX)
+                        .min(at.saturating_duration_since(now)),
+                );
             }
             if crate::logging::sink::topic_lines_pending() {
                 timeout = Some(
@@ -445,6 +468,12 @@ impl EventLoop {
                 }
                 self.apply_actions();
             }
+            if self.accept_retry_at.is_some_and(|at| at <= now) {
+                self.accept_retry_at = None;
+                for i in 0..self.listeners.len() {
+                    self.accept(i, now);
+                }
+            }
             self.run_deferred_logins(now);
             self.bridge_tick(now);
             self.apply_actions();
@@ -475,6 +504,17 @@ impl EventLoop {
             let (stream, peer) = match listener.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if out_of_descriptors(&e) => {
+                    if self.accept_retry_at.is_none() {
+                        log::error!(
+                            "Error: Unable to accept new connection: {}",
+                            listen::strerror(&e)
+                        );
+                    }
+                    self.accept_retry_at = Some(now + ACCEPT_RETRY);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     log::error!(
                         "Error: Unable to accept new connection: {}",

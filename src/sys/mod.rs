@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod heap;
+pub mod limits;
 pub mod notify;
 pub mod pidfile;
 pub mod privileges;

@@ -306,6 +306,18 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Like `connect`, giving up after `timeout` instead of panicking.
+    pub fn try_connect(port: u16, timeout: Duration) -> std::io::Result<Raw> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        Ok(Raw {
+            stream,
+            buf: Vec::new(),
+            version: ProtocolVersion::V311,
+        })
+    }
+
     pub fn connect(port: u16) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream
