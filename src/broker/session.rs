@@ -16,59 +16,92 @@ use super::connections::ConnId;
 type SubscriptionEntry = (TopicFilter, (SubscriptionOptions, Option<u32>));
 
 /// A session's own list of its subscriptions (the trie is the index used
-/// for routing). A plain vector, boxed: most sessions hold a handful and
-/// many none, and a session without any then pays 8 bytes instead of 24
-/// (a hash map would take 48). Only (un)subscribing and persistence read
-/// it, never routing, so the indirection costs nothing on the hot path.
-// The box is the point: 8 bytes inline instead of a `Vec`'s 24.
-#[allow(clippy::box_collection)]
+/// for routing). Most sessions hold a handful and many none: up to
+/// `SMALL_LIST` entries are a plain vector behind one box (a session with
+/// none pays 8 bytes), beyond that a hash map, so a client with 100,000
+/// subscriptions does not make each (un)subscribe a linear search. Only
+/// (un)subscribing and persistence read it, never routing.
 #[derive(Debug, Default)]
-pub struct SubscriptionList(Option<Box<Vec<SubscriptionEntry>>>);
+pub struct SubscriptionList(Option<Box<Entries>>);
+
+type SubscriptionValue = (SubscriptionOptions, Option<u32>);
+
+#[derive(Debug)]
+enum Entries {
+    Small(Vec<SubscriptionEntry>),
+    Large(std::collections::HashMap<TopicFilter, SubscriptionValue, foldhash::fast::RandomState>),
+}
+
+/// Entries kept in a vector before the list becomes a hash map.
+const SMALL_LIST: usize = 16;
 
 impl SubscriptionList {
-    fn entries(&self) -> &[SubscriptionEntry] {
-        self.0.as_deref().map_or(&[], Vec::as_slice)
-    }
-
     /// Adds or replaces the subscription to `filter`.
-    pub fn insert(&mut self, filter: TopicFilter, value: (SubscriptionOptions, Option<u32>)) {
-        let list = self.0.get_or_insert_with(Box::default);
-        match list.iter_mut().find(|(f, _)| *f == filter) {
-            Some(entry) => entry.1 = value,
-            None => list.push((filter, value)),
+    pub fn insert(&mut self, filter: TopicFilter, value: SubscriptionValue) {
+        let entries = self
+            .0
+            .get_or_insert_with(|| Box::new(Entries::Small(Vec::new())));
+        match &mut **entries {
+            Entries::Small(list) => {
+                if let Some(entry) = list.iter_mut().find(|(f, _)| *f == filter) {
+                    entry.1 = value;
+                } else if list.len() < SMALL_LIST {
+                    list.push((filter, value));
+                } else {
+                    let mut map: std::collections::HashMap<_, _, _> =
+                        std::mem::take(list).into_iter().collect();
+                    map.insert(filter, value);
+                    **entries = Entries::Large(map);
+                }
+            }
+            Entries::Large(map) => {
+                map.insert(filter, value);
+            }
         }
     }
 
     pub fn remove(&mut self, filter: &TopicFilter) -> bool {
-        let Some(list) = self.0.as_mut() else {
+        let Some(entries) = self.0.as_mut() else {
             return false;
         };
-        let Some(i) = list.iter().position(|(f, _)| f == filter) else {
-            return false;
+        let removed = match &mut **entries {
+            Entries::Small(list) => match list.iter().position(|(f, _)| f == filter) {
+                Some(i) => {
+                    list.swap_remove(i);
+                    true
+                }
+                None => false,
+            },
+            Entries::Large(map) => map.remove(filter).is_some(),
         };
-        list.swap_remove(i);
-        if list.is_empty() {
+        if self.is_empty() {
             self.0 = None;
         }
-        true
+        removed
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &TopicFilter> {
-        self.entries().iter().map(|(f, _)| f)
+        self.iter().map(|(f, _)| f)
     }
 
-    pub fn iter(
-        &self,
-    ) -> impl Iterator<Item = (&TopicFilter, &(SubscriptionOptions, Option<u32>))> {
-        self.entries().iter().map(|(f, v)| (f, v))
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&TopicFilter, &SubscriptionValue)> + '_> {
+        match self.0.as_deref() {
+            None => Box::new(std::iter::empty()),
+            Some(Entries::Small(list)) => Box::new(list.iter().map(|(f, v)| (f, v))),
+            Some(Entries::Large(map)) => Box::new(map.iter()),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.entries().len()
+        match self.0.as_deref() {
+            None => 0,
+            Some(Entries::Small(list)) => list.len(),
+            Some(Entries::Large(map)) => map.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries().is_empty()
+        self.len() == 0
     }
 }
 
