@@ -678,12 +678,21 @@ impl EventLoop {
                 max_packet,
                 now,
             };
+            let len = data.len();
             let consumed = ctx.decode_all(id, data);
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
-            if consumed < data.len() && !conn.closing {
-                let tail = data[consumed..].to_vec();
+            if consumed < len && !conn.closing {
+                // Keep only the unread tail. A partial packet already in
+                // `input` stays where it is: copying it on every read made a
+                // large packet cost the square of its size.
+                let tail = if from_scratch {
+                    self.scratch[consumed..n].to_vec()
+                } else {
+                    input.drain(..consumed);
+                    input
+                };
                 conn.set_pending(tail);
             } else {
                 conn.release_idle_buffers();
