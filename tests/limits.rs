@@ -141,3 +141,44 @@ fn a_large_publish_costs_linear_cpu() {
     // Linear: well under a second here; the quadratic copy took ~9 s.
     assert!(used < 3.0, "48 MiB cost the broker {used:.2} s of CPU");
 }
+
+/// A stranger may not make the broker buffer a huge CONNECT: one declaring
+/// 256 MiB is refused from its fixed header, before any of it is stored.
+#[test]
+fn a_huge_connect_is_refused_from_its_header() {
+    use std::io::{Read, Write};
+    let b = Culex::start("listener {port} 127.0.0.1\nallow_anonymous true\n");
+    let mut raw = Raw::connect(b.port);
+    // CONNECT with remaining length 256 MiB - 1 (0xff 0xff 0xff 0x7f).
+    raw.stream
+        .write_all(&[0x10, 0xff, 0xff, 0xff, 0x7f])
+        .unwrap();
+    let _ = raw.stream.write_all(&[0u8; 4096]);
+    raw.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let closed = match raw.stream.read(&mut buf) {
+        Ok(0) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        Ok(_) => false,
+    };
+    assert!(closed, "the broker kept a 256 MiB CONNECT coming");
+    // A CONNECT with a 60 KB will still works.
+    let mut will = common::connect_packet(ProtocolVersion::V311, "big-will", None);
+    if let Packet::Connect(c) = &mut will {
+        c.will = Some(culex::codec::Will {
+            topic: culex::codec::TopicName::new("w").unwrap(),
+            payload: vec![7; 60_000],
+            qos: culex::codec::Qos::AtMostOnce,
+            retain: false,
+            properties: Default::default(),
+        });
+    }
+    let mut ok = Raw::connect(b.port);
+    ok.send(&will);
+    assert!(matches!(ok.recv(), Some(Packet::Connack(c)) if c.code == 0));
+}

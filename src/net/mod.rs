@@ -305,6 +305,10 @@ fn out_of_descriptors(e: &io::Error) -> bool {
     )
 }
 
+/// The largest CONNECT accepted: its strings and will payload are at most
+/// 64 KiB each, so 1 MiB leaves room for any real client's properties.
+const MAX_CONNECT_SIZE: u32 = 1 << 20;
+
 /// How often a listener is retried while accept() lacks descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -1026,7 +1030,14 @@ impl DecodeCtx<'_> {
             if conn.closing {
                 return data.len();
             }
-            match codec::decode(&data[pos..], conn.version, max_packet) {
+            // Until its CONNECT is read, a peer is a stranger: no packet may
+            // be larger than a CONNECT sensibly is, whatever max_packet_size
+            // allows, so nobody can make the broker buffer 256 MiB unasked.
+            let limit = match conn.version {
+                None if max_packet == 0 || max_packet > MAX_CONNECT_SIZE => MAX_CONNECT_SIZE,
+                _ => max_packet,
+            };
+            match codec::decode(&data[pos..], conn.version, limit) {
                 Ok(None) => break,
                 Ok(Some((packet, used))) => {
                     pos += used;
