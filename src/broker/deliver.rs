@@ -337,29 +337,21 @@ fn initial_state(qos: Qos) -> OutState {
     }
 }
 
-/// Builds the PUBLISH for one delivery: the remaining message expiry, and an
-/// outbound topic alias where the client accepts them (2.1 behaviour: first
-/// come first served, never reassigned).
-#[allow(clippy::too_many_arguments)]
+/// Read access of `session` to `topic` under its listener's ACL.
+fn may_read(listeners: &[super::ListenerSettings], session: &Session, topic: &str) -> bool {
+    super::settings::acl_allows(
+        listeners,
+        session.listener,
+        &session.client_id,
+        session.username.as_deref(),
+        topic,
+        Access::Read,
+    )
+}
+
 /// Sends a delivery to a connected client: QoS 0 straight out, QoS 1/2 with
 /// the next packet id into the in-flight window. Gives the delivery back if
 /// no packet id is free.
-/// Read access of `session` to `topic` under its listener's ACL.
-fn may_read(listeners: &[super::ListenerSettings], session: &Session, topic: &str) -> bool {
-    match listeners
-        .get(session.listener)
-        .and_then(|l| l.security.acl.as_ref())
-    {
-        Some(acl) => acl.check(
-            &session.client_id,
-            session.username.as_deref(),
-            topic,
-            Access::Read,
-        ),
-        None => true,
-    }
-}
-
 fn launch(
     out: &mut Vec<Action>,
     conns: &mut ConnTable,
@@ -414,6 +406,10 @@ impl<'a> Recipient<'a> {
     }
 }
 
+/// Builds the PUBLISH for one delivery: the remaining message expiry, and an
+/// outbound topic alias where the client accepts them (2.1 behaviour: first
+/// come first served, never reassigned).
+#[allow(clippy::too_many_arguments)]
 fn send_publish(
     out: &mut Vec<Action>,
     conns: &mut ConnTable,

@@ -48,17 +48,13 @@ impl RetainSources {
         let Some(src) = self.get(topic) else {
             return true;
         };
-        match listeners
-            .get(src.listener)
-            .and_then(|l| l.security.acl.as_ref())
-        {
-            Some(acl) => acl.check(
-                &src.client_id,
-                src.username.as_deref(),
-                topic,
-                Access::Write,
-            ),
-            None => true,
-        }
+        super::settings::acl_allows(
+            listeners,
+            src.listener,
+            &src.client_id,
+            src.username.as_deref(),
+            topic,
+            Access::Write,
+        )
     }
 }

@@ -31,6 +31,22 @@ pub trait AclCheck {
     fn check(&self, client_id: &str, username: Option<&str>, topic: &str, access: Access) -> bool;
 }
 
+/// Whether the ACL of `listener` lets a client do `access` on `topic`; a
+/// listener without an ACL allows everything.
+pub(super) fn acl_allows(
+    listeners: &[super::ListenerSettings],
+    listener: usize,
+    client_id: &str,
+    username: Option<&str>,
+    topic: &str,
+    access: Access,
+) -> bool {
+    listeners
+        .get(listener)
+        .and_then(|l| l.security.acl.as_ref())
+        .is_none_or(|acl| acl.check(client_id, username, topic, access))
+}
+
 /// The security options in force on one listener (with
 /// `per_listener_settings false` every listener shares the same values).
 #[derive(Clone)]
