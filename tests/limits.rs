@@ -116,27 +116,39 @@ fn a_large_publish_costs_linear_cpu() {
         }
     }
     header.extend([0, 3, b'b', b'i', b'g']);
+    // The subscriber must get exactly this PUBLISH back: the same header
+    // (QoS 0, same length, topic) and every payload byte.
+    let expected_header = header.clone();
     let reader = std::thread::spawn(move || {
+        let total = expected_header.len() + SIZE;
         let mut got = 0usize;
+        let mut wrong = 0usize;
         let mut buf = vec![0u8; 1 << 20];
         sub.stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        while got < SIZE {
+        while got < total {
             match sub.stream.read(&mut buf) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
+                Ok(n) => {
+                    for (k, &byte) in buf[..n].iter().enumerate() {
+                        let want = expected_header.get(got + k).copied().unwrap_or(0x5a);
+                        wrong += usize::from(byte != want);
+                    }
+                    got += n;
+                }
             }
         }
-        got
+        (got, total, wrong)
     });
     publisher.stream.write_all(&header).unwrap();
     let chunk = vec![0x5a; 64 << 10];
     for _ in 0..SIZE / chunk.len() {
         publisher.stream.write_all(&chunk).unwrap();
     }
-    let got = reader.join().unwrap();
-    assert!(got >= SIZE, "the subscriber got {got} of {SIZE} bytes");
+    let (got, total, wrong) = reader.join().unwrap();
+    assert_eq!(got, total, "the subscriber got {got} of {total} bytes");
+    assert_eq!(wrong, 0, "bytes differing from the published packet");
     let used = cpu_seconds(b.pid()) - before;
     // Linear: well under a second here; the quadratic copy took ~9 s.
     assert!(used < 3.0, "48 MiB cost the broker {used:.2} s of CPU");

@@ -261,8 +261,7 @@ impl Broker {
             return;
         }
         if will.message.retain {
-            let source = self.source_of(key);
-            self.set_retained(&will.message, source);
+            self.set_retained(&will.message, Some(key));
         }
         self.route(&will.message, Some(key), out);
     }

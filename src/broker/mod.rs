@@ -774,7 +774,17 @@ impl Broker {
         if s.inflight()[i].delivery.qos != Qos::AtLeastOnce {
             return self.ack_mismatch(conn, now, out);
         }
-        if let Some(flow) = s.existing_flow_mut() {
+        self.outbound_done(key, i, out);
+    }
+
+    /// The in-flight message at `i` is acknowledged: it leaves the window,
+    /// which the queue fills again.
+    fn outbound_done(&mut self, key: SessionKey, i: usize, out: &mut Vec<Action>) {
+        if let Some(flow) = self
+            .sessions
+            .get_mut(key)
+            .and_then(|s| s.existing_flow_mut())
+        {
             flow.inflight.remove(i);
             self.stats.changes += 1;
             self.drain_queue(key, out);
@@ -860,11 +870,7 @@ impl Broker {
         if inflight.delivery.qos != Qos::ExactlyOnce || inflight.state != OutState::AwaitPubcomp {
             return self.ack_mismatch(conn, now, out);
         }
-        if let Some(flow) = s.existing_flow_mut() {
-            flow.inflight.remove(i);
-            self.stats.changes += 1;
-            self.drain_queue(key, out);
-        }
+        self.outbound_done(key, i, out);
     }
 
     /// Packet ids in use towards a session, for tests and persistence.

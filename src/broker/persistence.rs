@@ -236,18 +236,21 @@ impl Broker {
         }
         for id in &db.retained {
             if let Some(m) = messages.get(id) {
-                let source = sources
-                    .get(id)
-                    .map(|(client_id, username, port)| RetainSource {
+                self.retained.set(m.clone());
+                if let Some((client_id, username, port)) = sources.remove(id) {
+                    let listener = self
+                        .listeners
+                        .iter()
+                        .position(|l| l.port == port && port != 0)
+                        .unwrap_or(0);
+                    let source = RetainSource {
                         client_id: client_id.as_str().into(),
                         username: username.as_deref().map(Box::from),
-                        listener: self
-                            .listeners
-                            .iter()
-                            .position(|l| l.port == *port && *port != 0)
-                            .unwrap_or(0),
-                    });
-                self.set_retained(m, source);
+                        listener,
+                    };
+                    self.retain_sources
+                        .set(m.topic.as_str(), Some(source), false);
+                }
             }
         }
         let mut keys: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();

@@ -203,27 +203,25 @@ impl Broker {
         }
     }
 
-    /// Who `key` is, as the source of a retained message.
-    pub(super) fn source_of(&self, key: SessionKey) -> Option<RetainSource> {
-        self.sessions.get(key).map(|s| RetainSource {
-            client_id: s.client_id.clone(),
-            username: s.username.clone(),
-            listener: s.listener,
-        })
-    }
-
-    /// Stores (or with an empty payload clears) a retained message, with
-    /// its publisher when `check_retain_source` needs it.
+    /// Stores (or with an empty payload clears) a retained message. With
+    /// `check_retain_source` its publisher is kept too; without, nothing is
+    /// looked up or copied.
     pub(super) fn set_retained(
         &mut self,
         message: &crate::codec::SharedMessage,
-        source: Option<RetainSource>,
+        publisher: Option<SessionKey>,
     ) {
         self.retained.set(message.clone());
         if self.settings.check_retain_source {
-            let clears = message.payload.is_empty();
+            let source = publisher
+                .and_then(|k| self.sessions.get(k))
+                .map(|s| RetainSource {
+                    client_id: s.client_id.clone(),
+                    username: s.username.clone(),
+                    listener: s.listener,
+                });
             self.retain_sources
-                .set(message.topic.as_str(), source, clears);
+                .set(message.topic.as_str(), source, message.payload.is_empty());
         }
     }
 
@@ -236,8 +234,7 @@ impl Broker {
         out: &mut Vec<Action>,
     ) -> usize {
         if message.retain {
-            let source = self.source_of(publisher);
-            self.set_retained(message, source);
+            self.set_retained(message, Some(publisher));
             self.stats.changes += 1;
         }
         self.route(message, Some(publisher), out)

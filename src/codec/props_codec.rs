@@ -548,8 +548,14 @@ fn visit<'a>(
         f,
     };
     match order {
-        Order::Ids => {}
-        Order::Connack => CONNACK_ORDER.iter().for_each(|&pid| e.emit(pid)),
+        Order::Ids => ALL_IDS.iter().for_each(|&pid| e.emit(pid)),
+        Order::Connack => {
+            CONNACK_ORDER.iter().for_each(|&pid| e.emit(pid));
+            ALL_IDS.iter().for_each(|&pid| e.emit(pid));
+        }
+        // Every delivery goes through here: only the properties a PUBLISH
+        // or will may carry (the decoders refuse any other) are visited,
+        // not all 27.
         Order::Message => {
             e.emit(id::SUBSCRIPTION_IDENTIFIER);
             e.emit(id::TOPIC_ALIAS);
@@ -562,9 +568,10 @@ fn visit<'a>(
             }
             MESSAGE_ORDER.iter().for_each(|&pid| e.emit(pid));
             e.emit(id::MESSAGE_EXPIRY_INTERVAL);
+            // Only a will in a CONNECT (a bridge's) has one.
+            e.emit(id::WILL_DELAY_INTERVAL);
         }
     }
-    ALL_IDS.iter().for_each(|&pid| e.emit(pid));
 }
 
 /// Length of the properties themselves (without the length prefix).
