@@ -27,6 +27,8 @@ pub use crate::MOSQUITTO_COMPAT;
 pub enum StartupError {
     Config(ConfigError),
     PasswordFile(AuthFileError),
+    /// An unreadable `psk_file` (13) or one with a key that is not hex (3).
+    PskFile(crate::auth::psk_file::PskFileError),
     AclFile(PathBuf, AclFileError),
     Listen(ListenError),
     /// A configured feature culex cannot honour yet, where ignoring it would
@@ -43,6 +45,9 @@ pub enum StartupError {
     /// A bridge's TLS files cannot be used (exit 3, as for the
     /// configuration): mosquitto's line, then culex's detail.
     BridgeTls(Vec<String>),
+    /// A listener's TLS files or settings cannot be used (exit 1, as
+    /// mosquitto fails to open the listener): its line, then OpenSSL's.
+    Tls(Vec<String>),
 }
 
 impl StartupError {
@@ -50,8 +55,12 @@ impl StartupError {
         match self {
             StartupError::Config(e) => e.exit_code(),
             StartupError::PasswordFile(e) => e.exit_code(),
+            StartupError::PskFile(e) => e.exit_code(),
             StartupError::AclFile(_, e) => e.exit_code(),
-            StartupError::Listen(_) | StartupError::Io(_) | StartupError::Database(_) => 1,
+            StartupError::Listen(_)
+            | StartupError::Io(_)
+            | StartupError::Database(_)
+            | StartupError::Tls(_) => 1,
             StartupError::Unsupported(_) | StartupError::Usage(_) | StartupError::BridgeTls(_) => 3,
             StartupError::Exit(code) => *code,
         }
@@ -62,6 +71,7 @@ impl StartupError {
         match self {
             StartupError::Config(e) => e.lines(),
             StartupError::PasswordFile(e) => vec![e.to_string(), e.followup()],
+            StartupError::PskFile(e) => vec![e.to_string()],
             StartupError::AclFile(path, e) => {
                 vec![e.to_string(), e.followup(&path.display().to_string())]
             }
@@ -71,7 +81,7 @@ impl StartupError {
             }
             StartupError::Exit(_) => Vec::new(),
             StartupError::Usage(m) => vec![m.clone()],
-            StartupError::BridgeTls(lines) => lines.clone(),
+            StartupError::BridgeTls(lines) | StartupError::Tls(lines) => lines.clone(),
         }
     }
 }

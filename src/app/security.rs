@@ -61,6 +61,15 @@ fn log_lines(lines: &[auth::LogLine]) {
     }
 }
 
+/// A listener's `psk_file`, read afresh (start-up and SIGHUP). Its
+/// warnings are logged; an unreadable file or a key that is not hex stops
+/// start-up as in mosquitto.
+pub fn load_psk(path: &std::path::Path) -> Result<auth::psk_file::PskKeys, StartupError> {
+    let (keys, lines) = auth::psk_file::PskKeys::load(path).map_err(StartupError::PskFile)?;
+    log_lines(&lines);
+    Ok(keys)
+}
+
 /// How strictly to read password files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strictness {
@@ -81,6 +90,13 @@ pub fn load(
     let mut acls: HashMap<PathBuf, Rc<Acl>> = HashMap::new();
     let mut out = Vec::with_capacity(config.listeners.len());
     for listener in &config.listeners {
+        // mosquitto reads every psk_file at start-up, used or not, and
+        // refuses a broken one; the keys themselves go to the TLS context.
+        if let Some(path) = &listener.security.psk_file
+            && listener.tls.psk_hint.is_none()
+        {
+            load_psk(path)?;
+        }
         out.push(security_for(
             &listener.security,
             strictness,

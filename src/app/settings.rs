@@ -1,7 +1,6 @@
 //! Translating the typed configuration into what each layer consumes: the
 //! broker core's settings, the sockets to open, the log sink.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::{self, BrokerSettings, ListenerSettings};
@@ -71,8 +70,11 @@ pub fn listener_settings(
             max_topic_alias_broker: l.max_topic_alias_broker,
             mount_point: l.mount_point.clone(),
             use_username_as_clientid: l.use_username_as_clientid,
-            use_identity_as_username: l.tls.use_identity_as_username,
-            use_subject_as_username: l.tls.use_subject_as_username,
+            // mosquitto reads both only on a listener with an SSL_CTX: on a
+            // plain one they do nothing and the password file applies.
+            use_identity_as_username: tls::tls_configured(&l.tls) && l.tls.use_identity_as_username,
+            use_subject_as_username: tls::tls_configured(&l.tls) && l.tls.use_subject_as_username,
+            psk_listener: l.tls.psk_hint.is_some(),
             accept_protocol_versions: l.accept_protocol_versions.as_ref().map(|levels| {
                 levels
                     .iter()
@@ -112,8 +114,13 @@ pub fn listen_specs(config: &Config) -> Result<Vec<ListenSpec>, StartupError> {
 pub fn transport(config: &Config, l: &Listener) -> Result<Vec<TransportLayer>, StartupError> {
     let mut layers = Vec::new();
     if tls::tls_configured(&l.tls) {
-        let cfg = tls::server_config(&l.tls).map_err(|e| StartupError::Io(e.to_string()))?;
-        layers.push(TransportLayer::Tls(cfg));
+        let psk = match (&l.tls.psk_hint, &l.security.psk_file) {
+            (Some(_), Some(path)) => Some(std::sync::Arc::new(super::security::load_psk(path)?)),
+            _ => None,
+        };
+        let ctx =
+            tls::server_context(&l.tls, l.port, psk).map_err(|e| StartupError::Tls(e.lines()))?;
+        layers.push(TransportLayer::Tls(ctx));
     }
     if l.protocol == Protocol::Websockets {
         layers.push(TransportLayer::WebSocket(WsOptions {
@@ -133,13 +140,13 @@ pub fn transport(config: &Config, l: &Listener) -> Result<Vec<TransportLayer>, S
 #[allow(clippy::type_complexity)]
 pub fn bridges_with_tls(
     config: &Config,
-) -> Result<Vec<(Bridge, Option<Arc<rustls::ClientConfig>>)>, StartupError> {
+) -> Result<Vec<(Bridge, Option<tls::BridgeTlsContext>)>, StartupError> {
     config
         .bridges
         .iter()
         .map(|b| {
             let tls =
-                tls::bridge_client_config(b).map_err(|e| StartupError::BridgeTls(e.lines()))?;
+                tls::bridge_client_context(b).map_err(|e| StartupError::BridgeTls(e.lines()))?;
             Ok((b.clone(), tls))
         })
         .collect()

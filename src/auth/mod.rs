@@ -43,6 +43,7 @@ pub mod error;
 pub mod hash;
 pub mod passwd_edit;
 pub mod password_file;
+pub mod psk_file;
 
 pub use acl_file::{Access, AclDecision, AclFile, delivery_allowed_always, publish_allowed_always};
 pub use error::{AclFileError, AuthFileError};

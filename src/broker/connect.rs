@@ -11,7 +11,7 @@ use crate::codec::{
 };
 use crate::notice;
 
-use super::connections::{CloseReason, ConnId};
+use super::connections::{CloseReason, ConnId, PeerIdentity};
 use super::session::{NEVER, OutState, PendingWill, Presence, Session};
 use super::{Action, Broker, Outbound};
 
@@ -157,11 +157,22 @@ impl Broker {
         let mut connect = connect;
         if listener.use_identity_as_username || listener.use_subject_as_username {
             let identity = self.conns.get(&conn).and_then(|c| c.identity().cloned());
-            let name = identity.and_then(|id| {
-                if listener.use_identity_as_username {
-                    id.common_name
-                } else {
-                    Some(id.subject)
+            // On a PSK listener only the PSK identity counts (mosquitto
+            // sets it as the username in its PSK callback).
+            let name = identity.and_then(|id| match id {
+                PeerIdentity::Psk { identity } => {
+                    listener.use_identity_as_username.then_some(identity)
+                }
+                PeerIdentity::Certificate { .. } if listener.psk_listener => None,
+                PeerIdentity::Certificate {
+                    common_name,
+                    subject,
+                } => {
+                    if listener.use_identity_as_username {
+                        common_name
+                    } else {
+                        subject
+                    }
                 }
             });
             match name {

@@ -158,6 +158,9 @@ pub enum CloseReason {
     ClosedByPeer,
     /// A read or write failed.
     Io(String),
+    /// The TLS layer failed (handshake, certificate, record); OpenSSL's
+    /// reasons were logged by the network layer.
+    TlsFailed,
     Malformed,
     ProtocolError,
     PacketTooLarge,
@@ -226,13 +229,19 @@ impl ConnTable {
     }
 }
 
-/// What a client certificate says about who the client is (the network
-/// layer reads it; the core decides what it means for the username).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PeerIdentity {
-    /// The subject's Common Name, if any.
-    pub common_name: Option<String>,
-    /// The whole subject in mosquitto's format (as OpenSSL's
-    /// `X509_NAME_print_ex(..., XN_FLAG_RFC2253)`), e.g. `CN=dev1,O=Home`.
-    pub subject: String,
+/// Who the TLS layer says the client is (the network layer reads it; the
+/// core decides what it means for the username).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerIdentity {
+    /// The client's certificate.
+    Certificate {
+        /// The subject's first Common Name, when it is usable as a username
+        /// (UTF-8 by mosquitto's rules, no NUL).
+        common_name: Option<String>,
+        /// The whole subject as OpenSSL's `X509_NAME_print_ex(...,
+        /// XN_FLAG_RFC2253)` prints it, e.g. `CN=dev1,O=Home`.
+        subject: Option<String>,
+    },
+    /// The identity a TLS-PSK client presented (its key matched).
+    Psk { identity: String },
 }

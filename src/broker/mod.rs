@@ -702,6 +702,8 @@ impl Broker {
         match reason {
             CloseReason::ClosedByPeer => notice!("Client {client} closed its connection."),
             CloseReason::Io(e) => notice!("Bad socket read/write on client {client}: {e}"),
+            // mosquitto's read fails with EPROTO.
+            CloseReason::TlsFailed => notice!("Client {client} disconnected: Protocol error."),
             CloseReason::Malformed => {
                 notice!("Client {client} disconnected due to malformed packet.")
             }

@@ -101,6 +101,9 @@ pub struct ListenerSettings {
     pub use_identity_as_username: bool,
     /// TLS: the certificate's whole subject (RFC 2253) becomes the username.
     pub use_subject_as_username: bool,
+    /// TLS-PSK (`psk_hint`): with `use_identity_as_username` the PSK
+    /// identity is the username, and a certificate never is.
+    pub psk_listener: bool,
     /// `accept_protocol_versions` (2.1); `None` accepts 3.1, 3.1.1 and 5.0.
     pub accept_protocol_versions: Option<Vec<ProtocolVersion>>,
     pub security: Security,
@@ -117,6 +120,7 @@ impl Default for ListenerSettings {
             use_username_as_clientid: false,
             use_identity_as_username: false,
             use_subject_as_username: false,
+            psk_listener: false,
             accept_protocol_versions: None,
             security: Security::default(),
         }

@@ -21,3 +21,4 @@ pub use encode::{encode, encode_publish, publish_wire_size};
 pub use packet::*;
 pub use properties::{MessageProperties, Properties};
 pub use topic::{TopicError, TopicFilter, TopicName};
+pub(crate) use wire::validate_utf8;

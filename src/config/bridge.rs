@@ -114,8 +114,8 @@ pub struct Bridge {
     /// 2.1: TCP_USER_TIMEOUT of the bridge's socket, in milliseconds.
     pub tcp_user_timeout: Option<u32>,
     /// TLS to the remote: `Some` exactly when `bridge_cafile`,
-    /// `bridge_capath` or `bridge_tls_use_os_certs` is set, as mosquitto
-    /// decides (`net__init_ssl_ctx`).
+    /// `bridge_capath`, `bridge_tls_use_os_certs` or `bridge_psk` is set,
+    /// as mosquitto decides (`net__init_ssl_ctx`).
     pub tls: Option<BridgeTls>,
 }
 
@@ -128,18 +128,20 @@ pub struct TcpKeepalive {
 }
 
 /// The lowest TLS version a bridge accepts (`bridge_tls_version`, a minimum
-/// since mosquitto 2.0). rustls has nothing below TLS 1.2.
+/// since mosquitto 2.0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BridgeTlsVersion {
-    /// TLS 1.2 or 1.3: the default, `tlsv1.2`, and `tlsv1.1` (whose TLS 1.1
-    /// culex cannot offer).
+    /// `tlsv1.1`: TLS 1.1 and later, as far as OpenSSL's security level
+    /// allows.
+    Tls11,
+    /// TLS 1.2 or 1.3: the default and `tlsv1.2`.
     Tls12,
     /// `tlsv1.3`: TLS 1.3 only.
     Tls13,
 }
 
 /// A bridge's TLS settings. Paths are kept as written; the files are read
-/// once at start-up (`net::tls::client_config`).
+/// once at start-up (`net::tls::bridge_client_context`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeTls {
     pub cafile: Option<String>,
@@ -157,6 +159,19 @@ pub struct BridgeTls {
     /// OpenSSL's names as for a listener's `ciphers`.
     pub ciphers: Option<String>,
     pub ciphers_tls13: Option<String>,
+    /// TLS-PSK instead of certificates: `bridge_identity` and `bridge_psk`
+    /// (hex).
+    pub psk: Option<BridgePsk>,
+    /// `bridge_require_ocsp`: the remote must staple a good OCSP response.
+    pub require_ocsp: bool,
+}
+
+/// `bridge_identity` and `bridge_psk`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgePsk {
+    pub identity: String,
+    /// As written: hex digits, turned into the key as mosquitto does.
+    pub key_hex: String,
 }
 
 /// A bridge while its lines are being read; finished by [`finish`].
@@ -202,6 +217,9 @@ pub(crate) struct BridgeDraft {
     tls_alpn: Option<String>,
     tls_ciphers: Option<String>,
     tls_ciphers_tls13: Option<String>,
+    tls_psk_identity: Option<String>,
+    tls_psk: Option<String>,
+    tls_require_ocsp: bool,
 }
 
 impl BridgeDraft {
@@ -212,11 +230,6 @@ impl BridgeDraft {
     /// `bridge_insecure true` was given (mosquitto warns as it parses it).
     pub fn is_insecure(&self) -> bool {
         self.tls_insecure
-    }
-
-    /// `bridge_tls_version tlsv1.1`: accepted, but culex cannot go below 1.2.
-    pub fn wants_tls11(&self) -> bool {
-        self.tls_version.as_deref() == Some("tlsv1.1")
     }
 }
 
@@ -406,6 +419,11 @@ pub(crate) fn option(
         "bridge_keyfile" => b.tls_keyfile = Some(parse_string(tok, name, &b.tls_keyfile)?),
         "bridge_insecure" => b.tls_insecure = parse_bool(tok, name)?,
         "bridge_tls_use_os_certs" => b.tls_use_os_certs = parse_bool(tok, name)?,
+        "bridge_identity" => {
+            b.tls_psk_identity = Some(parse_string(tok, name, &b.tls_psk_identity)?)
+        }
+        "bridge_psk" => b.tls_psk = Some(parse_string(tok, name, &b.tls_psk)?),
+        "bridge_require_ocsp" => b.tls_require_ocsp = parse_bool(tok, name)?,
         "bridge_alpn" => b.tls_alpn = Some(parse_string(tok, name, &b.tls_alpn)?),
         "bridge_ciphers" => b.tls_ciphers = Some(parse_string(tok, name, &b.tls_ciphers)?),
         "bridge_ciphers_tls1.3" | "bridge_ciphers_tls" => {
@@ -623,7 +641,35 @@ pub(crate) fn finish(d: BridgeDraft) -> R<Bridge> {
 /// certificate and all; culex refuses such a configuration instead, since
 /// whoever wrote `bridge_certfile` expected TLS.
 fn tls(d: &BridgeDraft) -> R<Option<BridgeTls>> {
-    let enabled = d.tls_cafile.is_some() || d.tls_capath.is_some() || d.tls_use_os_certs;
+    let psk = match (&d.tls_psk_identity, &d.tls_psk) {
+        (Some(identity), Some(key_hex)) => Some(BridgePsk {
+            identity: identity.clone(),
+            key_hex: key_hex.clone(),
+        }),
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err("Error: Invalid bridge configuration: missing bridge_identity.".into());
+        }
+        (Some(_), None) => {
+            return Err("Error: Invalid bridge configuration: missing bridge_psk.".into());
+        }
+    };
+    let certificates = d.tls_cafile.is_some() || d.tls_capath.is_some() || d.tls_use_os_certs;
+    if certificates && psk.is_some() {
+        return Err(
+            "Error: Invalid bridge configuration: Cannot use both certificate and psk encryption in a single bridge."
+                .into(),
+        );
+    }
+    if let Some(p) = &psk
+        && !p.key_hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(format!(
+            "Error: Invalid bridge configuration: bridge_psk of bridge {} contains non-hexadecimal characters.",
+            d.name
+        ));
+    }
+    let enabled = certificates || psk.is_some();
     if !enabled {
         let set = [
             ("bridge_certfile", d.tls_certfile.is_some()),
@@ -633,6 +679,7 @@ fn tls(d: &BridgeDraft) -> R<Option<BridgeTls>> {
             ("bridge_alpn", d.tls_alpn.is_some()),
             ("bridge_ciphers", d.tls_ciphers.is_some()),
             ("bridge_ciphers_tls1.3", d.tls_ciphers_tls13.is_some()),
+            ("bridge_require_ocsp", d.tls_require_ocsp),
         ];
         if let Some((directive, _)) = set.iter().find(|(_, on)| *on) {
             return Err(format!(
@@ -664,11 +711,14 @@ fn tls(d: &BridgeDraft) -> R<Option<BridgeTls>> {
         insecure: d.tls_insecure,
         version: match d.tls_version.as_deref() {
             Some("tlsv1.3") => BridgeTlsVersion::Tls13,
+            Some("tlsv1.1") => BridgeTlsVersion::Tls11,
             _ => BridgeTlsVersion::Tls12,
         },
         alpn: d.tls_alpn.clone(),
         ciphers: d.tls_ciphers.clone(),
         ciphers_tls13: d.tls_ciphers_tls13.clone(),
+        psk,
+        require_ocsp: d.tls_require_ocsp,
     }))
 }
 

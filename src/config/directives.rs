@@ -74,10 +74,6 @@ use Status::*;
 use ValueKind::*;
 
 const BRIDGE: Status = Implemented;
-/// TLS-PSK: rustls cannot do it, and plaintext instead would leak the
-/// bridge's credentials and traffic.
-const BRIDGE_PSK: Status =
-    Refuse("TLS-PSK is not supported by culex's TLS library (rustls); use bridge_cafile");
 const LOCAL_LOGIN: Status = Warn(
     "the local side of a culex bridge is trusted like mosquitto's own bridge context; no local login is made",
 );
@@ -112,8 +108,8 @@ pub const DIRECTIVES: &[Directive] = &[
         "psk_file",
         Security,
         Str,
-        Refuse("TLS-PSK is not supported by culex yet"),
-        "",
+        Implemented,
+        "identity:hexkey lines, read at start-up and on SIGHUP",
     ),
     d(
         "per_listener_settings",
@@ -456,13 +452,13 @@ pub const DIRECTIVES: &[Directive] = &[
         "2.1",
     ),
     // ---- TLS
-    d("cafile", Listener, Str, Implemented, "rustls"),
+    d("cafile", Listener, Str, Implemented, ""),
     d(
         "capath",
         Listener,
         Str,
         Implemented,
-        "every PEM certificate in the directory",
+        "OpenSSL's hashed names (openssl rehash)",
     ),
     d(
         "certfile",
@@ -476,14 +472,14 @@ pub const DIRECTIVES: &[Directive] = &[
         Listener,
         Str,
         Implemented,
-        "PEM PKCS#1, PKCS#8 or SEC1, unencrypted",
+        "PEM; an encrypted key asks for its pass phrase on the terminal",
     ),
     d(
         "ciphers",
         Listener,
         Str,
         Implemented,
-        "OpenSSL names mapped to rustls suites",
+        "passed to OpenSSL as written",
     ),
     d("ciphers_tls1.3", Listener, Str, Implemented, ""),
     d("crlfile", Listener, Str, Implemented, ""),
@@ -492,7 +488,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Listener,
         Str,
         Implemented,
-        "read, unused: rustls has no DHE",
+        "PEM DH parameters for DHE suites",
     ),
     d("require_certificate", Listener, Bool, Implemented, ""),
     d("use_identity_as_username", Listener, Bool, Implemented, ""),
@@ -502,20 +498,20 @@ pub const DIRECTIVES: &[Directive] = &[
         Listener,
         Str,
         Implemented,
-        "tlsv1.2 or tlsv1.3 (minimum)",
+        "tlsv1.1, tlsv1.2 or tlsv1.3 (minimum)",
     ),
     d(
         "psk_hint",
         Listener,
         Str,
-        Refuse("TLS-PSK is not available with rustls"),
-        "",
+        Implemented,
+        "TLS-PSK, with psk_file",
     ),
     d(
         "tls_engine",
         Listener,
         Str,
-        Refuse("OpenSSL engines are not available with rustls"),
+        Refuse("OpenSSL engines are not supported by culex yet"),
         "",
     ),
     d(
@@ -529,14 +525,14 @@ pub const DIRECTIVES: &[Directive] = &[
         "tls_engine_kpass_sha1",
         Listener,
         Str,
-        Refuse("OpenSSL engines are not available with rustls"),
+        Refuse("OpenSSL engines are not supported by culex yet"),
         "",
     ),
     d(
         "disable_client_cert_date_checks",
         Listener,
         Bool,
-        Refuse("rustls always checks certificate dates"),
+        Refuse("not supported by culex yet: client certificate dates are always checked"),
         "2.1",
     ),
     // ---- bridges
@@ -576,7 +572,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Bridge,
         Str,
         BRIDGE,
-        "turns TLS on; every PEM file in the folder is read (no hashed names needed)",
+        "turns TLS on; OpenSSL's hashed names (openssl rehash)",
     ),
     d(
         "bridge_certfile",
@@ -599,23 +595,23 @@ pub const DIRECTIVES: &[Directive] = &[
         BRIDGE,
         "skips the host name check only; the chain is still verified",
     ),
-    d(
-        "bridge_tls_version",
-        Bridge,
-        Str,
-        BRIDGE,
-        "minimum version; tlsv1.1 allows TLS 1.2 and 1.3 only (rustls has no TLS 1.1)",
-    ),
+    d("bridge_tls_version", Bridge, Str, BRIDGE, "minimum version"),
     d("bridge_alpn", Bridge, Str, BRIDGE, ""),
     d(
         "bridge_require_ocsp",
         Bridge,
         Bool,
-        Refuse("culex cannot check OCSP responses (its TLS library, rustls, does not verify them)"),
-        "",
+        Implemented,
+        "the remote must staple a good OCSP response",
     ),
-    d("bridge_identity", Bridge, Str, BRIDGE_PSK, ""),
-    d("bridge_psk", Bridge, Str, BRIDGE_PSK, ""),
+    d(
+        "bridge_identity",
+        Bridge,
+        Str,
+        BRIDGE,
+        "TLS-PSK, with bridge_psk",
+    ),
+    d("bridge_psk", Bridge, Str, BRIDGE, "hex key; turns TLS on"),
     d("bridge_receive_maximum", Bridge, Int, BRIDGE, "2.1"),
     d("bridge_session_expiry_interval", Bridge, Int, BRIDGE, "2.1"),
     d(
@@ -632,7 +628,7 @@ pub const DIRECTIVES: &[Directive] = &[
         Bridge,
         Bool,
         BRIDGE,
-        "2.1; turns TLS on; reads /etc/ssl/certs/ca-certificates.crt",
+        "2.1; turns TLS on; OpenSSL's default paths and the system CA bundle",
     ),
     d("bridge_ciphers", Bridge, Str, BRIDGE, "2.1"),
     d("bridge_ciphers_tls1.3", Bridge, Str, BRIDGE, "2.1"),

@@ -19,7 +19,7 @@ fn resolve(d: &SecDraft, anon_default: bool, clientid_prefixes: &Option<String>)
         allow_anonymous: d.allow_anonymous.unwrap_or(anon_default),
         password_file: d.password_file.as_ref().map(PathBuf::from),
         acl_file: d.acl_file.as_ref().map(PathBuf::from),
-        psk_file: None,
+        psk_file: d.psk_file.as_ref().map(PathBuf::from),
         allow_zero_length_clientid: d.allow_zero_length_clientid,
         auto_id_prefix: d
             .auto_id_prefix

@@ -46,7 +46,7 @@ pub struct Security {
     pub password_file: Option<PathBuf>,
     /// From `acl_file` or `plugin_opt_acl_file` of `mosquitto_acl_file.so`.
     pub acl_file: Option<PathBuf>,
-    /// Always `None` today (`psk_file` is refused until TLS-PSK exists).
+    /// `psk_file`: identities and hex keys of TLS-PSK clients.
     pub psk_file: Option<PathBuf>,
     pub allow_zero_length_clientid: bool,
     pub auto_id_prefix: String,

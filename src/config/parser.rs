@@ -22,6 +22,7 @@ pub(crate) struct SecDraft {
     pub allow_anonymous: Option<bool>,
     pub password_file: Option<String>,
     pub acl_file: Option<String>,
+    pub psk_file: Option<String>,
     pub allow_zero_length_clientid: bool,
     pub auto_id_prefix: Option<String>,
     /// Number of (recognised) plugins configured in this scope.
@@ -34,6 +35,7 @@ impl Default for SecDraft {
             allow_anonymous: None,
             password_file: None,
             acl_file: None,
+            psk_file: None,
             allow_zero_length_clientid: true,
             auto_id_prefix: None,
             plugins: 0,
@@ -324,10 +326,6 @@ impl Parser {
             Some(b) if name == "bridge_insecure" && b.is_insecure() => {
                 Some(format!("Warning: Bridge {} using insecure mode.", b.name()))
             }
-            Some(b) if name == "bridge_tls_version" && b.wants_tls11() => Some(format!(
-                "Warning: Bridge {}: bridge_tls_version tlsv1.1 allows TLS 1.1 and later, but culex's TLS library (rustls) has TLS 1.2 and 1.3 only: a remote that offers nothing newer than TLS 1.1 will fail the handshake.",
-                b.name()
-            )),
             _ => None,
         };
         if let Some(text) = warning {
@@ -340,7 +338,7 @@ impl Parser {
         use MsgLevel::*;
         match name {
             // ---------------- security
-            "acl_file" | "password_file" => {
+            "acl_file" | "password_file" | "psk_file" => {
                 let t = self.sec_target();
                 self.set_sec_file(t, name, tok)?;
             }
@@ -696,7 +694,7 @@ impl Parser {
                 self.cur_listener().l.mount_point = Some(v);
             }
             "cafile" | "capath" | "certfile" | "keyfile" | "ciphers" | "ciphers_tls1.3"
-            | "crlfile" | "dhparamfile" | "tls_version" => {
+            | "crlfile" | "dhparamfile" | "tls_version" | "psk_hint" => {
                 let tls = &self.cur_listener().l.tls;
                 let slot = match name {
                     "cafile" => &tls.cafile,
@@ -707,6 +705,7 @@ impl Parser {
                     "ciphers_tls1.3" => &tls.ciphers_tls13,
                     "crlfile" => &tls.crlfile,
                     "dhparamfile" => &tls.dhparamfile,
+                    "psk_hint" => &tls.psk_hint,
                     _ => &tls.tls_version,
                 };
                 let v = parse_string(tok, name, slot)?;
@@ -720,6 +719,7 @@ impl Parser {
                     "ciphers_tls1.3" => &mut tls.ciphers_tls13,
                     "crlfile" => &mut tls.crlfile,
                     "dhparamfile" => &mut tls.dhparamfile,
+                    "psk_hint" => &mut tls.psk_hint,
                     _ => &mut tls.tls_version,
                 };
                 *slot = Some(v);
@@ -738,7 +738,7 @@ impl Parser {
                 Some(b"engine") => {
                     return Err(refuse(
                         "tls_keyform engine",
-                        "OpenSSL engines are not available with rustls",
+                        "OpenSSL engines are not supported by culex yet",
                     ));
                 }
                 Some(w) => return Err(format!("Error: Invalid tls_keyform value ({}).", lossy(w))),
@@ -791,10 +791,10 @@ impl Parser {
 
     fn set_sec_file(&mut self, t: SecTarget, name: &str, tok: &mut Tok) -> R<()> {
         let sec = self.sec_mut(t);
-        let slot = if name == "acl_file" {
-            &mut sec.acl_file
-        } else {
-            &mut sec.password_file
+        let slot = match name {
+            "acl_file" => &mut sec.acl_file,
+            "psk_file" => &mut sec.psk_file,
+            _ => &mut sec.password_file,
         };
         let v = parse_string(tok, name, slot)?;
         *slot = Some(v);

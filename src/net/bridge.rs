@@ -8,7 +8,6 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
@@ -18,7 +17,7 @@ use super::dns::LookupError;
 use super::dns_lookup::{Lookup, Progress};
 use super::layer::{Layer, LayerError};
 use super::stream::Stream;
-use super::tls::TlsClientLayer;
+use super::tls::{BridgeTlsContext, TlsLayer};
 use super::{Connection, EventLoop, Layered, listen};
 use crate::bridge::{self as link, Backoff, KeepAlive, KeepAliveAction};
 use crate::broker::bridge::BridgeLocal;
@@ -47,7 +46,7 @@ pub(super) struct BridgeRun {
     pub config: Bridge,
     /// Built at start-up when the bridge uses TLS; each attempt starts a
     /// session from it. Never plaintext when this is set.
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<BridgeTlsContext>,
     state: State,
     address: usize,
     backoff: Backoff,
@@ -88,7 +87,7 @@ enum State {
 }
 
 impl BridgeRun {
-    pub fn new(config: Bridge, tls: Option<Arc<rustls::ClientConfig>>, seed: u64) -> BridgeRun {
+    pub fn new(config: Bridge, tls: Option<BridgeTlsContext>, seed: u64) -> BridgeRun {
         let lazy = config.start_type == StartType::Lazy;
         let version = config.protocol_version;
         BridgeRun {
@@ -173,9 +172,9 @@ fn refusal_text(version: codec::ProtocolVersion, code: u8) -> String {
 
 impl EventLoop {
     /// The bridges to run, each with its TLS client configuration if it
-    /// uses TLS (`tls::bridge_client_config`); they start on the first loop
+    /// uses TLS (`tls::bridge_client_context`); they start on the first loop
     /// turn.
-    pub fn set_bridges(&mut self, bridges: Vec<(Bridge, Option<Arc<rustls::ClientConfig>>)>) {
+    pub fn set_bridges(&mut self, bridges: Vec<(Bridge, Option<BridgeTlsContext>)>) {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -379,7 +378,7 @@ impl EventLoop {
         // byte can reach the remote outside it.
         let layered = match &b.tls {
             None => None,
-            Some(config) => match TlsClientLayer::new(config.clone(), &host) {
+            Some(context) => match TlsLayer::client(context, &host) {
                 Ok(layer) => {
                     let layers: Vec<Box<dyn Layer>> = vec![Box::new(layer)];
                     Some(Box::new(Layered {
@@ -700,7 +699,19 @@ impl EventLoop {
         let Some(b) = self.bridges.get(i) else {
             return;
         };
-        log::error!("Bridge {} ({}): {error}.", b.config.name, b.address());
+        match error {
+            LayerError::Tls(lines) => {
+                for (i, line) in lines.lines().enumerate() {
+                    log::error!("OpenSSL Error[{i}]: {line}");
+                }
+                log::error!(
+                    "Bridge {} ({}): the TLS connection failed.",
+                    b.config.name,
+                    b.address()
+                );
+            }
+            _ => log::error!("Bridge {} ({}): {error}.", b.config.name, b.address()),
+        }
     }
 
     /// A bridge socket went away: schedule the next attempt.

@@ -33,7 +33,7 @@ pub struct ListenSpec {
 /// How to build one layer of a connection's transport stack.
 #[derive(Clone)]
 pub enum TransportLayer {
-    Tls(std::sync::Arc<rustls::ServerConfig>),
+    Tls(crate::net::tls::ServerContext),
     WebSocket(crate::net::websocket::WsOptions),
 }
 
@@ -51,7 +51,7 @@ impl TransportLayer {
         &self,
     ) -> Result<Box<dyn crate::net::layer::Layer>, crate::net::layer::LayerError> {
         Ok(match self {
-            TransportLayer::Tls(cfg) => Box::new(crate::net::tls::TlsLayer::new(cfg.clone())?),
+            TransportLayer::Tls(ctx) => Box::new(crate::net::tls::TlsLayer::server(ctx)?),
             TransportLayer::WebSocket(opts) => {
                 Box::new(crate::net::websocket::WsLayer::new(opts.clone()))
             }

@@ -730,11 +730,18 @@ impl EventLoop {
         match (&error, self.bridge_of(id)) {
             (LayerError::Closed, _) => {}
             (e, Some(i)) => self.bridge_layer_failed(i, e),
+            // mosquitto's net__print_ssl_error: OpenSSL's queue, at error level.
+            (LayerError::Tls(lines), None) => {
+                for (i, line) in lines.lines().enumerate() {
+                    log::error!("OpenSSL Error[{i}]: {line}");
+                }
+            }
             (e, None) => crate::notice!("Client connection from {} closed: {e}.", self.peer_of(id)),
         }
         let reason = match error {
             LayerError::Closed => CloseReason::ClosedByPeer,
-            LayerError::Tls(e) | LayerError::WebSocket(e) => CloseReason::Io(e),
+            LayerError::Tls(_) => CloseReason::TlsFailed,
+            LayerError::WebSocket(e) => CloseReason::Io(e),
         };
         self.broker
             .connection_lost(id, reason, now, &mut self.actions);

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod heap;
 pub mod limits;
 pub mod notify;
+pub mod openssl_ffi;
 pub mod pidfile;
 pub mod privileges;
 pub mod signals;

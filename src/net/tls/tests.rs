@@ -1,22 +1,22 @@
-//! Full handshakes in memory: a rustls client and a [`TlsLayer`] with bytes
-//! shuttled between them, certificates made by rcgen for each test.
+//! Full handshakes in memory: culex's server [`TlsLayer`] against an
+//! OpenSSL client session (a [`TlsLayer`] on the client side), with
+//! certificates made by rcgen for each test and files written as users
+//! write them.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
+use openssl::ssl::{Ssl, SslContext, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
     DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
     KeyUsagePurpose, RevokedCertParams, SerialNumber, date_time_ymd,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
-use rustls_pki_types::pem::PemObject;
 
+use super::layer::Side;
 use super::*;
+use crate::auth::psk_file::PskKeys;
 use crate::config::model::TlsSettings;
-use crate::net::layer::{Layer, LayerError};
+use crate::net::layer::{Layer, LayerError, PeerIdentity};
 
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -38,10 +38,6 @@ impl Ca {
 
     fn pem(&self) -> String {
         self.issuer.pem()
-    }
-
-    fn der(&self) -> CertificateDer<'static> {
-        self.issuer.der().clone()
     }
 
     /// A server certificate for `localhost` over `key`.
@@ -174,63 +170,71 @@ impl Pki {
     }
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// How a test client is set up.
+#[derive(Default)]
+struct ClientOpts<'a> {
+    /// Trust this CA PEM file (verification on).
+    ca: Option<String>,
+    /// Client certificate and key files.
+    cert: Option<(String, String)>,
+    ciphers: Option<&'a str>,
+    max_version: Option<SslVersion>,
+    psk: Option<(&'a str, Vec<u8>)>,
 }
 
-fn client_config_with(
-    ca: &CertificateDer<'static>,
-    cert: Option<(&str, &str)>,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.clone()).unwrap();
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match cert {
-        Some((cert, key)) => {
-            let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-            builder.with_client_auth_cert(chain, key).unwrap()
+fn client(opts: ClientOpts<'_>) -> TlsLayer {
+    let mut b = SslContext::builder(SslMethod::tls_client()).unwrap();
+    match &opts.ca {
+        Some(ca) => {
+            b.set_ca_file(ca).unwrap();
+            b.set_verify(SslVerifyMode::PEER);
         }
-        None => builder.with_no_client_auth(),
-    };
-    Arc::new(config)
-}
-
-fn client_config(ca: &CertificateDer<'static>, cert: Option<(&str, &str)>) -> Arc<ClientConfig> {
-    client_config_with(ca, cert, rustls::ALL_VERSIONS)
-}
-
-fn client(config: Arc<ClientConfig>) -> ClientConnection {
-    let mut c = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
-    c.set_buffer_limit(None);
-    c
+        None => b.set_verify(SslVerifyMode::NONE),
+    }
+    if let Some((cert, key)) = &opts.cert {
+        b.set_certificate_chain_file(cert).unwrap();
+        b.set_private_key_file(key, SslFiletype::PEM).unwrap();
+    }
+    if let Some(c) = opts.ciphers {
+        b.set_cipher_list(c).unwrap();
+    }
+    if let Some(v) = opts.max_version {
+        b.set_max_proto_version(Some(v)).unwrap();
+    }
+    if let Some((identity, key)) = opts.psk {
+        let identity = identity.as_bytes().to_vec();
+        b.set_psk_client_callback(move |_, _, id_out, key_out| {
+            id_out[..identity.len()].copy_from_slice(&identity);
+            id_out[identity.len()] = 0;
+            key_out[..key.len()].copy_from_slice(&key);
+            Ok(key.len())
+        });
+    }
+    let ctx = b.build();
+    let mut ssl = Ssl::new(&ctx).unwrap();
+    ssl.set_hostname("localhost").unwrap();
+    TlsLayer::new(ssl, Side::Client).unwrap()
 }
 
 /// What one shuttle run ended with.
 struct Outcome {
     server: Result<(), LayerError>,
-    client: Result<(), rustls::Error>,
+    client: Result<(), LayerError>,
     /// Plaintext the server layer passed up.
     up: Vec<u8>,
     /// Plaintext the client received.
     got: Vec<u8>,
 }
 
-/// Moves bytes both ways until neither side has anything to say or one
-/// side fails. `chunk` splits what the client sends, to exercise partial
-/// records.
-fn shuttle(client: &mut ClientConnection, server: &mut TlsLayer, chunk: usize) -> Outcome {
+/// Sends `first` from the client, then moves bytes both ways until neither
+/// side has anything to say or one side fails. `chunk` splits what the
+/// client sends, to exercise partial records.
+fn shuttle(client: &mut TlsLayer, server: &mut TlsLayer, first: &[u8], chunk: usize) -> Outcome {
     let mut up = Vec::new();
     let mut got = Vec::new();
+    let mut to_server = Vec::new();
+    client.send(first, &mut to_server).unwrap();
     for _ in 0..50 {
-        let mut to_server = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut to_server).unwrap();
-        }
         let mut down = Vec::new();
         let mut server_result = Ok(());
         for piece in to_server.chunks(chunk.max(1)) {
@@ -239,7 +243,12 @@ fn shuttle(client: &mut ClientConnection, server: &mut TlsLayer, chunk: usize) -
                 break;
             }
         }
-        let client_result = deliver(client, &down, &mut got);
+        let mut next = Vec::new();
+        let client_result = if down.is_empty() {
+            Ok(())
+        } else {
+            client.ingest(&down, &mut got, &mut next)
+        };
         if server_result.is_err() || client_result.is_err() {
             return Outcome {
                 server: server_result,
@@ -251,6 +260,7 @@ fn shuttle(client: &mut ClientConnection, server: &mut TlsLayer, chunk: usize) -
         if to_server.is_empty() && down.is_empty() {
             break;
         }
+        to_server = next;
     }
     Outcome {
         server: Ok(()),
@@ -260,25 +270,8 @@ fn shuttle(client: &mut ClientConnection, server: &mut TlsLayer, chunk: usize) -
     }
 }
 
-/// Feeds `bytes` to the client, appending what it decrypts to `got`.
-fn deliver(
-    client: &mut ClientConnection,
-    mut bytes: &[u8],
-    got: &mut Vec<u8>,
-) -> Result<(), rustls::Error> {
-    while !bytes.is_empty() {
-        client.read_tls(&mut bytes).unwrap();
-        client.process_new_packets()?;
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = client.reader().read(&mut buf) {
-            got.extend_from_slice(&buf[..n]);
-        }
-    }
-    Ok(())
-}
-
 fn layer(settings: &TlsSettings) -> TlsLayer {
-    TlsLayer::new(server_config(settings).unwrap()).unwrap()
+    TlsLayer::server(&server_context(settings, 8883, None).unwrap()).unwrap()
 }
 
 /// MQTT 3.1.1 CONNECT, client id "c".
@@ -287,824 +280,595 @@ const CONNECT: &[u8] = &[
 ];
 const CONNACK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
 
+fn trusting(pki: &Pki) -> ClientOpts<'static> {
+    ClientOpts {
+        ca: Some(pki.path("ca.pem")),
+        ..ClientOpts::default()
+    }
+}
+
+fn with_client_cert(pki: &Pki) -> ClientOpts<'static> {
+    let cert = pki.write("client.pem", &pki.client_cert);
+    let key = pki.write("client.key", &pki.client_key);
+    ClientOpts {
+        cert: Some((cert, key)),
+        ..trusting(pki)
+    }
+}
+
+fn tls_error(r: &Result<(), LayerError>) -> String {
+    match r {
+        Err(LayerError::Tls(text)) => text.clone(),
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
 #[test]
 fn handshake_and_application_data_both_ways() {
     let pki = Pki::new();
     let mut server = layer(&pki.settings());
-    let mut client = client(client_config(&pki.ca.der(), None));
-    client.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut client, &mut server, usize::MAX);
+    let mut client = client(trusting(&pki));
+    let out = shuttle(&mut client, &mut server, CONNECT, usize::MAX);
     assert_eq!(out.server, Ok(()));
-    assert!(out.client.is_ok());
+    assert_eq!(out.client, Ok(()));
     assert!(!server.is_handshaking());
     assert_eq!(out.up, CONNECT);
-    assert!(server.negotiated().unwrap().starts_with("TLSv1.3 "));
-    assert_eq!(server.peer_identity(), None);
-
     let mut down = Vec::new();
     server.send(CONNACK, &mut down).unwrap();
-    assert!(!down.is_empty());
-    assert!(!down.windows(CONNACK.len()).any(|w| w == CONNACK));
-    let mut got = Vec::new();
-    deliver(&mut client, &down, &mut got).unwrap();
+    let (mut got, mut back) = (Vec::new(), Vec::new());
+    client.ingest(&down, &mut got, &mut back).unwrap();
     assert_eq!(got, CONNACK);
+    assert!(server.negotiated().unwrap().starts_with("TLSv1.3 "));
+    assert_eq!(server.peer_identity(), None);
 }
 
 #[test]
 fn large_payloads_and_byte_at_a_time_input() {
     let pki = Pki::new();
     let mut server = layer(&pki.settings());
-    let mut client = client(client_config(&pki.ca.der(), None));
+    let mut client = client(trusting(&pki));
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    client.writer().write_all(&big[..1000]).unwrap();
-    // The handshake and first record one byte per ingest call.
-    let out = shuttle(&mut client, &mut server, 1);
+    let out = shuttle(&mut client, &mut server, &big, 1);
     assert_eq!(out.server, Ok(()));
-    assert_eq!(out.up, &big[..1000]);
-    client.writer().write_all(&big).unwrap();
-    let out = shuttle(&mut client, &mut server, 1500);
-    assert_eq!(out.server, Ok(()));
+    assert_eq!(out.up.len(), big.len());
     assert_eq!(out.up, big);
-
-    let mut down = Vec::new();
-    server.send(&big, &mut down).unwrap();
-    let mut got = Vec::new();
-    deliver(&mut client, &down, &mut got).unwrap();
-    assert_eq!(got, big);
 }
 
 #[test]
 fn data_sent_before_the_handshake_completes_is_buffered() {
     let pki = Pki::new();
     let mut server = layer(&pki.settings());
+    let mut client = client(trusting(&pki));
+    // The server answers before it has seen a byte: kept until established.
     let mut down = Vec::new();
-    server.send(b"early", &mut down).unwrap();
+    server.send(CONNACK, &mut down).unwrap();
     assert!(down.is_empty());
-    let mut client = client(client_config(&pki.ca.der(), None));
-    let out = shuttle(&mut client, &mut server, usize::MAX);
-    assert_eq!(out.server, Ok(()));
-    assert_eq!(out.got, b"early");
-}
-
-#[test]
-fn tls12_is_negotiated_and_tls_version_13_refuses_it() {
-    let pki = Pki::new();
-    let tls12 = client_config_with(&pki.ca.der(), None, &[&rustls::version::TLS12]);
-    let mut server = layer(&pki.settings());
-    let mut c = client(tls12.clone());
-    c.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
-    assert_eq!(out.server, Ok(()));
+    let out = shuttle(&mut client, &mut server, CONNECT, usize::MAX);
     assert_eq!(out.up, CONNECT);
-    assert!(server.negotiated().unwrap().starts_with("TLSv1.2 "));
-
-    let settings = TlsSettings {
-        tls_version: Some("tlsv1.3".into()),
-        ..pki.settings()
-    };
-    let mut server = layer(&settings);
-    let out = shuttle(&mut client(tls12), &mut server, usize::MAX);
-    let Err(LayerError::Tls(text)) = out.server else {
-        panic!("expected a TLS error, got {:?}", out.server);
-    };
-    assert!(text.contains("no common TLS parameters"), "{text}");
-    assert!(out.client.is_err());
+    assert_eq!(out.got, CONNACK);
 }
 
 #[test]
-fn ciphers_restrict_the_negotiated_suite() {
+fn cipher_strings_go_to_openssl_as_written() {
     let pki = Pki::new();
+    // rcgen's keys are ECDSA P-256: a TLS 1.2 CBC suite of the ESP8266 era.
     let settings = TlsSettings {
-        ciphers: Some("ECDHE-ECDSA-CHACHA20-POLY1305".into()),
-        ciphers_tls13: Some("TLS_CHACHA20_POLY1305_SHA256".into()),
+        ciphers: Some("ECDHE-ECDSA-AES128-SHA".into()),
         ..pki.settings()
     };
-    let tls12 = client_config_with(&pki.ca.der(), None, &[&rustls::version::TLS12]);
     let mut server = layer(&settings);
-    let out = shuttle(&mut client(tls12), &mut server, usize::MAX);
+    let mut c = client(ClientOpts {
+        max_version: Some(SslVersion::TLS1_2),
+        ..trusting(&pki)
+    });
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
     assert_eq!(out.server, Ok(()));
     assert_eq!(
-        server.negotiated().unwrap(),
-        "TLSv1.2 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+        server.negotiated().as_deref(),
+        Some("TLSv1.2 ECDHE-ECDSA-AES128-SHA")
     );
+    // A client offering only something else gets OpenSSL's refusal.
     let mut server = layer(&settings);
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), None)),
-        &mut server,
-        usize::MAX,
-    );
-    assert_eq!(out.server, Ok(()));
-    assert_eq!(
-        server.negotiated().unwrap(),
-        "TLSv1.3 TLS13_CHACHA20_POLY1305_SHA256"
-    );
+    let mut c = client(ClientOpts {
+        max_version: Some(SslVersion::TLS1_2),
+        ciphers: Some("ECDHE-ECDSA-AES256-GCM-SHA384"),
+        ..trusting(&pki)
+    });
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(tls_error(&out.server).contains("no shared cipher"));
 }
 
 #[test]
 fn require_certificate_refuses_a_client_without_one() {
     let pki = Pki::new();
     let mut server = layer(&pki.mtls_settings());
-    let mut c = client(client_config(&pki.ca.der(), None));
-    c.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
-    let Err(LayerError::Tls(text)) = out.server else {
-        panic!("expected a TLS error, got {:?}", out.server);
-    };
-    assert!(text.contains("no certificate"), "{text}");
+    let mut c = client(trusting(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert_eq!(
+        tls_error(&out.server),
+        "error:0A0000C7:SSL routines::peer did not return a certificate"
+    );
     assert!(out.up.is_empty());
-    assert_eq!(server.peer_identity(), None);
 }
 
 #[test]
-fn require_certificate_accepts_a_valid_one_and_reads_its_identity() {
+fn a_valid_client_certificate_gives_the_identity_as_mosquitto_reads_it() {
     let pki = Pki::new();
     let mut server = layer(&pki.mtls_settings());
-    let cert = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
-    let mut c = client(client_config(&pki.ca.der(), cert));
-    c.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
+    let mut c = client(with_client_cert(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
     assert_eq!(out.server, Ok(()));
     assert_eq!(out.up, CONNECT);
-    let id = server.peer_identity().unwrap();
-    assert_eq!(id.common_name.as_deref(), Some("client1"));
-    assert_eq!(id.subject, "CN=client1,OU=IoT,O=Home,C=DE");
-}
-
-#[test]
-fn a_client_certificate_from_another_ca_is_refused() {
-    let pki = Pki::new();
-    let other = Ca::new("someone else's CA");
-    let key = KeyPair::generate().unwrap();
-    let cert = other.client(&key, "intruder", 7);
-    let key = key.serialize_pem();
-    let mut server = layer(&pki.mtls_settings());
-    let mut c = client(client_config(&pki.ca.der(), Some((&cert, &key))));
-    c.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
-    let Err(LayerError::Tls(text)) = out.server else {
-        panic!("expected a TLS error, got {:?}", out.server);
-    };
-    assert!(text.contains("UnknownIssuer"), "{text}");
-    assert!(out.up.is_empty());
-    assert_eq!(server.peer_identity(), None);
-}
-
-#[test]
-fn an_expired_client_certificate_is_refused() {
-    let pki = Pki::new();
-    let key = KeyPair::generate().unwrap();
-    let cert = pki.ca.expired_client(&key);
-    let key = key.serialize_pem();
-    let mut server = layer(&pki.mtls_settings());
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), Some((&cert, &key)))),
-        &mut server,
-        usize::MAX,
-    );
-    let Err(LayerError::Tls(text)) = out.server else {
-        panic!("expected a TLS error, got {:?}", out.server);
-    };
-    assert!(text.contains("Expired"), "{text}");
-}
-
-#[test]
-fn client_certificates_work_over_tls12_too() {
-    let pki = Pki::new();
-    let mut server = layer(&pki.mtls_settings());
-    let cert = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
-    let config = client_config_with(&pki.ca.der(), cert, &[&rustls::version::TLS12]);
-    let mut c = client(config);
-    c.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
-    assert_eq!(out.server, Ok(()));
-    assert_eq!(out.up, CONNECT);
-    assert!(server.negotiated().unwrap().starts_with("TLSv1.2 "));
     assert_eq!(
-        server.peer_identity().unwrap().subject,
-        "CN=client1,OU=IoT,O=Home,C=DE"
+        server.peer_identity(),
+        Some(PeerIdentity::Certificate {
+            common_name: Some("client1".into()),
+            subject: Some("CN=client1,OU=IoT,O=Home,C=DE".into()),
+        })
     );
 }
 
 #[test]
-fn certfile_chains_and_intermediate_client_cas() {
-    // certfile: server certificate then the intermediate that issued it;
-    // the client trusts only the root.
+fn a_client_certificate_from_another_ca_or_expired_is_refused() {
     let pki = Pki::new();
-    let intermediate = pki.ca.intermediate("culex intermediate");
+    let other = Ca::new("another CA");
     let key = KeyPair::generate().unwrap();
-    let chain = intermediate.server(&key) + &intermediate.pem();
-    pki.write("chain.pem", &chain);
-    pki.write("chain.key", &key.serialize_pem());
-    // Clients with certificates from the intermediate; cafile has both.
-    pki.write("cas.pem", &(pki.ca.pem() + &intermediate.pem()));
-    let settings = TlsSettings {
-        certfile: Some(pki.path("chain.pem")),
-        keyfile: Some(pki.path("chain.key")),
-        cafile: Some(pki.path("cas.pem")),
-        ..pki.mtls_settings()
-    };
-    let ckey = KeyPair::generate().unwrap();
-    let ccert = intermediate.client(&ckey, "leaf", 9);
-    let ckey = ckey.serialize_pem();
-    let mut server = layer(&settings);
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), Some((&ccert, &ckey)))),
-        &mut server,
-        usize::MAX,
-    );
-    assert_eq!(out.server, Ok(()));
-    assert!(out.client.is_ok());
+    let cert = pki.write("rogue.pem", &other.client(&key, "client1", 7));
+    let keyfile = pki.write("rogue.key", &key.serialize_pem());
+    let mut server = layer(&pki.mtls_settings());
+    let mut c = client(ClientOpts {
+        cert: Some((cert, keyfile.clone())),
+        ..trusting(&pki)
+    });
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
     assert_eq!(
-        server.peer_identity().unwrap().common_name.as_deref(),
-        Some("leaf")
+        tls_error(&out.server),
+        "error:0A000086:SSL routines::certificate verify failed"
     );
+    let cert = pki.write("old.pem", &pki.ca.expired_client(&key));
+    let mut server = layer(&pki.mtls_settings());
+    let mut c = client(ClientOpts {
+        cert: Some((cert, keyfile)),
+        ..trusting(&pki)
+    });
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(tls_error(&out.server).contains("certificate verify failed"));
 }
 
 #[test]
 fn a_leaf_only_certfile_is_completed_from_the_cafile() {
-    // mosquitto's own 08-ssl-* setup: certfile holds only the leaf, the
-    // intermediate and the root are in cafile, the client trusts the root.
     let pki = Pki::new();
-    let intermediate = pki.ca.intermediate("culex intermediate");
+    let inter = pki.ca.intermediate("intermediate");
     let key = KeyPair::generate().unwrap();
-    pki.write("leaf.pem", &intermediate.server(&key));
+    pki.write("leaf.pem", &inter.server(&key));
     pki.write("leaf.key", &key.serialize_pem());
-    pki.write("all-ca.pem", &(pki.ca.pem() + &intermediate.pem()));
+    pki.write("cas.pem", &format!("{}{}", inter.pem(), pki.ca.pem()));
     let settings = TlsSettings {
         certfile: Some(pki.path("leaf.pem")),
         keyfile: Some(pki.path("leaf.key")),
-        cafile: Some(pki.path("all-ca.pem")),
-        require_certificate: false,
-        ..pki.mtls_settings()
+        cafile: Some(pki.path("cas.pem")),
+        ..TlsSettings::default()
     };
     let mut server = layer(&settings);
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), None)),
-        &mut server,
-        usize::MAX,
-    );
-    assert_eq!(out.server, Ok(()));
-    assert!(out.client.is_ok(), "{:?}", out.client);
-}
-
-#[test]
-fn without_require_certificate_no_client_certificate_is_asked_for() {
-    // mosquitto: SSL_VERIFY_NONE unless require_certificate, even with a
-    // cafile; a client certificate from anywhere does not matter.
-    let pki = Pki::new();
-    let settings = TlsSettings {
-        require_certificate: false,
-        ..pki.mtls_settings()
-    };
-    let other = Ca::new("someone else's CA");
-    let key = KeyPair::generate().unwrap();
-    let cert = other.client(&key, "stranger", 8);
-    let key = key.serialize_pem();
-    let mut server = layer(&settings);
-    let mut c = client(client_config(&pki.ca.der(), Some((&cert, &key))));
-    c.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
-    assert_eq!(out.server, Ok(()));
+    // The client trusts only the root: the intermediate must be sent.
+    let mut c = client(trusting(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert_eq!(out.client, Ok(()));
     assert_eq!(out.up, CONNECT);
-    assert_eq!(server.peer_identity(), None);
 }
 
 #[test]
 fn crlfile_refuses_revoked_client_certificates() {
     let pki = Pki::new();
-    let good_key = KeyPair::generate().unwrap();
-    let good = pki.ca.client(&good_key, "good", 2002);
-    let good_key = good_key.serialize_pem();
     let settings = TlsSettings {
         crlfile: Some(pki.write("crl.pem", &pki.ca.crl(&[1001]))),
         ..pki.mtls_settings()
     };
-    let config = server_config(&settings).unwrap();
-
-    let mut server = TlsLayer::new(config.clone()).unwrap();
-    let revoked = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), revoked)),
-        &mut server,
-        usize::MAX,
-    );
-    let Err(LayerError::Tls(text)) = out.server else {
-        panic!("expected a TLS error, got {:?}", out.server);
+    let mut server = layer(&settings);
+    let mut c = client(with_client_cert(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(tls_error(&out.server).contains("certificate verify failed"));
+    let settings = TlsSettings {
+        crlfile: Some(pki.write("crl2.pem", &pki.ca.crl(&[4242]))),
+        ..pki.mtls_settings()
     };
-    assert!(text.contains("Revoked"), "{text}");
-
-    let mut server = TlsLayer::new(config).unwrap();
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), Some((&good, &good_key)))),
-        &mut server,
-        usize::MAX,
-    );
+    let mut server = layer(&settings);
+    let mut c = client(with_client_cert(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
     assert_eq!(out.server, Ok(()));
-    assert_eq!(
-        server.peer_identity().unwrap().common_name.as_deref(),
-        Some("good")
-    );
 }
 
 #[test]
-fn capath_loads_every_certificate_file_and_skips_the_rest() {
+fn capath_needs_openssls_hashed_names() {
     let pki = Pki::new();
-    let dir = pki.dir.path().join("certs");
+    let dir = pki.dir.path().join("cas");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("5a3f0c1e.0"), pki.ca.pem()).unwrap();
-    std::fs::write(dir.join("README"), "not a certificate\n").unwrap();
-    std::fs::write(dir.join("other.pem"), Ca::new("other").pem()).unwrap();
+    std::fs::write(dir.join("ca.pem"), pki.ca.pem()).unwrap();
     let settings = TlsSettings {
         cafile: None,
         capath: Some(dir.to_string_lossy().into_owned()),
         ..pki.mtls_settings()
     };
     let mut server = layer(&settings);
-    let cert = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), cert)),
-        &mut server,
-        usize::MAX,
-    );
+    let mut c = client(with_client_cert(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(tls_error(&out.server).contains("certificate verify failed"));
+    // What `openssl rehash` makes: <subject hash>.0 → the file.
+    let ca = openssl::x509::X509::from_pem(pki.ca.pem().as_bytes()).unwrap();
+    let hash = ca.subject_name_hash();
+    std::os::unix::fs::symlink("ca.pem", dir.join(format!("{hash:08x}.0"))).unwrap();
+    let mut server = layer(&settings);
+    let mut c = client(with_client_cert(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
     assert_eq!(out.server, Ok(()));
-    assert!(server.peer_identity().is_some());
-
-    // An empty capath with require_certificate is an error.
-    let empty = pki.dir.path().join("empty");
-    std::fs::create_dir(&empty).unwrap();
-    let settings = TlsSettings {
-        capath: Some(empty.to_string_lossy().into_owned()),
-        ..settings
-    };
-    let err = server_config(&settings).unwrap_err();
-    assert!(matches!(err, TlsConfigError::NoCa { capath: Some(_) }));
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/tls")
         .join(name)
 }
 
-/// A server certificate for the fixture key `pkcs8` (the public half), with
-/// `keyfile` pointing at `keyfile` (the same key in another encoding).
-fn handshake_with_key_file(pkcs8: &str, keyfile: &str) {
-    let pki = Pki::new();
-    let key_pem = std::fs::read_to_string(fixture(pkcs8)).unwrap();
-    let key = KeyPair::from_pem(&key_pem).unwrap();
-    pki.write("server.pem", &pki.ca.server(&key));
-    let settings = TlsSettings {
-        keyfile: Some(fixture(keyfile).to_string_lossy().into_owned()),
-        ..pki.settings()
-    };
-    let mut server = layer(&settings);
-    let mut c = client(client_config(&pki.ca.der(), None));
-    c.writer().write_all(CONNECT).unwrap();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
-    assert_eq!(out.server, Ok(()), "{keyfile}");
-    assert_eq!(out.up, CONNECT, "{keyfile}");
-}
-
 #[test]
-fn key_formats_pkcs8_pkcs1_rsa_and_sec1_ec() {
-    handshake_with_key_file("rsa-pkcs8.key", "rsa-pkcs8.key");
-    handshake_with_key_file("rsa-pkcs8.key", "rsa-pkcs1.key");
-    handshake_with_key_file("ec-pkcs8.key", "ec-pkcs8.key");
-    handshake_with_key_file("ec-pkcs8.key", "ec-sec1.key");
+fn rsa_and_ec_keys_in_every_pem_form_load() {
+    for key in [
+        "rsa-pkcs1.key",
+        "rsa-pkcs8.key",
+        "ec-sec1.key",
+        "ec-pkcs8.key",
+    ] {
+        let pki = Pki::new();
+        let keyfile = fixture(key).to_string_lossy().into_owned();
+        let pkey =
+            openssl::pkey::PKey::private_key_from_pem(&std::fs::read(&keyfile).unwrap()).unwrap();
+        let der = pkey.private_key_to_pkcs8().unwrap();
+        let kp = KeyPair::try_from(der.as_slice()).unwrap();
+        pki.write("server.pem", &pki.ca.server(&kp));
+        let settings = TlsSettings {
+            keyfile: Some(keyfile),
+            ..pki.settings()
+        };
+        let mut server = layer(&settings);
+        let mut c = client(trusting(&pki));
+        let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+        assert_eq!(out.server, Ok(()), "{key}");
+        assert_eq!(out.up, CONNECT, "{key}");
+    }
 }
 
 #[test]
 fn close_sends_close_notify_and_a_client_close_is_reported() {
     let pki = Pki::new();
     let mut server = layer(&pki.settings());
-    let mut c = client(client_config(&pki.ca.der(), None));
-    assert_eq!(shuttle(&mut c, &mut server, usize::MAX).server, Ok(()));
+    let mut c = client(trusting(&pki));
+    shuttle(&mut c, &mut server, CONNECT, usize::MAX);
     let mut down = Vec::new();
-    server.close(&mut down);
+    c.close(&mut down);
     assert!(!down.is_empty());
-    c.read_tls(&mut &down[..]).unwrap();
-    let state = c.process_new_packets().unwrap();
-    assert!(state.peer_has_closed());
-
-    let mut server = layer(&pki.settings());
-    let mut c = client(client_config(&pki.ca.der(), None));
-    assert_eq!(shuttle(&mut c, &mut server, usize::MAX).server, Ok(()));
-    c.writer().write_all(b"last words").unwrap();
-    c.send_close_notify();
-    let out = shuttle(&mut c, &mut server, usize::MAX);
-    assert_eq!(out.server, Err(LayerError::Closed));
-    assert_eq!(out.up, b"last words");
+    let (mut up, mut back) = (Vec::new(), Vec::new());
+    assert_eq!(
+        server.ingest(&down, &mut up, &mut back),
+        Err(LayerError::Closed)
+    );
 }
 
 #[test]
-fn plain_mqtt_on_a_tls_listener_is_not_tls() {
+fn plain_mqtt_on_a_tls_listener_gets_openssls_reason() {
     let pki = Pki::new();
     let mut server = layer(&pki.settings());
     let (mut up, mut down) = (Vec::new(), Vec::new());
-    let err = server.ingest(CONNECT, &mut up, &mut down).unwrap_err();
-    let LayerError::Tls(text) = err else {
-        panic!("{err:?}");
-    };
-    assert!(text.contains("not TLS"), "{text}");
-    assert!(text.contains("MQTT CONNECT"), "{text}");
+    let r = server.ingest(CONNECT, &mut up, &mut down);
+    assert_eq!(
+        tls_error(&r),
+        "error:0A00010B:SSL routines::wrong version number"
+    );
     assert!(up.is_empty());
-
-    // A handshake record type with a non-TLS body is refused too.
-    let mut server = layer(&pki.settings());
-    let err = server
-        .ingest(
-            &[0x16, 0x10, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5],
-            &mut up,
-            &mut down,
-        )
-        .unwrap_err();
-    assert!(matches!(err, LayerError::Tls(_)));
 }
 
 #[test]
 fn garbage_input_never_panics() {
     let pki = Pki::new();
-    let config = server_config(&pki.settings()).unwrap();
+    let ctx = server_context(&pki.settings(), 8883, None).unwrap();
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    // A real ClientHello to corrupt.
-    let mut c = client(client_config(&pki.ca.der(), None));
-    let mut hello = Vec::new();
-    c.write_tls(&mut hello).unwrap();
     for round in 0..300 {
-        let mut server = TlsLayer::new(config.clone()).unwrap();
-        let mut input: Vec<u8> = if round % 2 == 0 {
-            let len = (next() % 600) as usize;
-            let mut v: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-            if round % 4 == 0 && v.len() >= 2 {
-                v[0] = 0x16;
-                v[1] = 0x03;
-            }
-            v
-        } else {
-            let mut v = hello.clone();
-            for _ in 0..1 + next() % 8 {
-                let i = (next() as usize) % v.len();
-                v[i] = next() as u8;
-            }
-            v
-        };
-        if round % 5 == 0 {
-            input.truncate((next() as usize) % (input.len() + 1));
+        let mut server = TlsLayer::server(&ctx).unwrap();
+        let mut bytes = vec![0x16, 0x03, 0x01];
+        for _ in 0..(round % 64) * 8 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            bytes.push(seed as u8);
         }
         let (mut up, mut down) = (Vec::new(), Vec::new());
-        for piece in input.chunks(1 + (next() % 64) as usize) {
-            if server.ingest(piece, &mut up, &mut down).is_err() {
-                break;
-            }
-        }
-        let _ = server.send(b"x", &mut down);
-        server.close(&mut down);
-        let _ = server.peer_identity();
+        let _ = server.ingest(&bytes, &mut up, &mut down);
+        assert!(up.is_empty());
     }
-}
-
-#[test]
-fn looks_like_tls_recognises_a_client_hello() {
-    let pki = Pki::new();
-    let mut c = client(client_config(&pki.ca.der(), None));
-    let mut hello = Vec::new();
-    c.write_tls(&mut hello).unwrap();
-    assert!(looks_like_tls(&hello));
-    assert!(looks_like_tls(&hello[..1]));
+    assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
     assert!(!looks_like_tls(CONNECT));
-    assert!(!looks_like_tls(b"GET / HTTP/1.1\r\n"));
-    assert!(!looks_like_tls(&[]));
-    assert!(!looks_like_tls(&[0x16, 0x00]));
 }
 
-// ---- configuration errors ------------------------------------------------
-
-fn config_error(settings: &TlsSettings) -> TlsConfigError {
-    let err = server_config(settings).unwrap_err();
-    assert!(err.to_string().starts_with("Error: "), "{err}");
-    err
+fn config_error(settings: &TlsSettings) -> Vec<String> {
+    server_context(settings, 8883, None).unwrap_err().lines()
 }
 
 #[test]
-fn missing_files_name_the_directive_and_path() {
+fn broken_files_get_mosquittos_line_then_openssls() {
     let pki = Pki::new();
-    let missing = pki.path("nope.pem");
-    for (directive, settings) in [
-        (
-            "certfile",
-            TlsSettings {
-                certfile: Some(missing.clone()),
-                ..pki.settings()
-            },
-        ),
-        (
-            "keyfile",
-            TlsSettings {
-                keyfile: Some(missing.clone()),
-                ..pki.settings()
-            },
-        ),
-        (
-            "cafile",
-            TlsSettings {
-                cafile: Some(missing.clone()),
-                ..pki.mtls_settings()
-            },
-        ),
-        (
-            "capath",
-            TlsSettings {
-                capath: Some(missing.clone()),
-                ..pki.mtls_settings()
-            },
-        ),
-        (
-            "crlfile",
-            TlsSettings {
-                crlfile: Some(missing.clone()),
-                ..pki.mtls_settings()
-            },
-        ),
-        (
-            "dhparamfile",
-            TlsSettings {
-                dhparamfile: Some(missing.clone()),
-                ..pki.settings()
-            },
-        ),
-    ] {
-        let err = config_error(&settings);
-        let text = err.to_string();
-        assert!(
-            matches!(&err, TlsConfigError::Io { directive: d, .. } if *d == directive),
-            "{text}"
-        );
-        assert_eq!(
-            text,
-            format!("Error: Unable to read {directive} \"{missing}\": No such file or directory.")
-        );
-    }
-}
-
-#[test]
-fn certfile_without_keyfile_and_the_reverse() {
-    let pki = Pki::new();
-    let err = config_error(&TlsSettings {
+    let lines = config_error(&TlsSettings {
+        certfile: Some(pki.path("missing.pem")),
+        ..pki.settings()
+    });
+    assert_eq!(
+        lines[0],
+        format!(
+            "Error: Unable to load server certificate \"{}\". Check certfile.",
+            pki.path("missing.pem")
+        )
+    );
+    assert_eq!(
+        lines[1],
+        "OpenSSL Error[0]: error:80000002:system library::No such file or directory"
+    );
+    let lines = config_error(&TlsSettings {
+        keyfile: Some(pki.path("ca.pem")),
+        ..pki.settings()
+    });
+    assert_eq!(
+        lines[0],
+        format!(
+            "Error: Unable to load server key file \"{}\". Check keyfile.",
+            pki.path("ca.pem")
+        )
+    );
+    let other = KeyPair::generate().unwrap();
+    let lines = config_error(&TlsSettings {
+        keyfile: Some(pki.write("other.key", &other.serialize_pem())),
+        ..pki.settings()
+    });
+    // SSL_CTX_use_PrivateKey_file already compares it with the certificate.
+    assert!(lines[0].starts_with("Error: Unable to load server key file"));
+    assert!(
+        lines.iter().any(|l| l.ends_with("key values mismatch")),
+        "{lines:?}"
+    );
+    let lines = config_error(&TlsSettings {
+        cafile: Some(pki.path("nope.pem")),
+        ..pki.settings()
+    });
+    assert_eq!(
+        lines[0],
+        format!(
+            "Error: Unable to load CA certificates. Check cafile \"{}\".",
+            pki.path("nope.pem")
+        )
+    );
+    let lines = config_error(&TlsSettings {
+        crlfile: Some(pki.path("ca.pem")),
+        ..pki.mtls_settings()
+    });
+    assert!(lines[0].starts_with("Error: Unable to load certificate revocation file"));
+    let lines = config_error(&TlsSettings {
         keyfile: None,
         ..pki.settings()
     });
-    assert_eq!(err, TlsConfigError::Incomplete { missing: "keyfile" });
-    let err = config_error(&TlsSettings {
-        certfile: None,
+    assert!(lines[0].contains("keyfile is missing"), "{lines:?}");
+}
+
+#[test]
+fn bad_cipher_lists_and_versions_are_refused_as_mosquitto_refuses_them() {
+    let pki = Pki::new();
+    let lines = config_error(&TlsSettings {
+        ciphers: Some("NOT-A-CIPHER".into()),
         ..pki.settings()
     });
     assert_eq!(
-        err,
-        TlsConfigError::Incomplete {
-            missing: "certfile"
-        }
+        lines[0],
+        "Error: Unable to set TLS ciphers. Check cipher list \"NOT-A-CIPHER\"."
     );
-    assert!(!tls_configured(&TlsSettings::default()));
-    assert!(tls_configured(&pki.settings()));
-}
-
-#[test]
-fn bad_pem_is_reported() {
-    let pki = Pki::new();
-    let bad = pki.write(
-        "bad.pem",
-        "-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n",
-    );
-    let err = config_error(&TlsSettings {
-        certfile: Some(bad.clone()),
-        ..pki.settings()
-    });
-    assert!(
-        matches!(
-            &err,
-            TlsConfigError::Pem {
-                directive: "certfile",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let truncated = pki.write("trunc.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n");
-    let err = config_error(&TlsSettings {
-        cafile: Some(truncated),
-        ..pki.mtls_settings()
-    });
-    assert!(
-        matches!(
-            &err,
-            TlsConfigError::Pem {
-                directive: "cafile",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("END CERTIFICATE"), "{err}");
-
-    let empty = pki.write("empty.pem", "just text\n");
-    let err = config_error(&TlsSettings {
-        certfile: Some(empty.clone()),
-        ..pki.settings()
-    });
-    assert!(matches!(
-        &err,
-        TlsConfigError::Empty {
-            directive: "certfile",
-            ..
-        }
-    ));
-    let err = config_error(&TlsSettings {
-        keyfile: Some(empty.clone()),
-        ..pki.settings()
-    });
-    assert!(matches!(
-        &err,
-        TlsConfigError::Empty {
-            directive: "keyfile",
-            ..
-        }
-    ));
-    // A certificate where the key should be.
-    let err = config_error(&TlsSettings {
-        keyfile: Some(pki.path("server.pem")),
-        ..pki.settings()
-    });
-    assert!(matches!(
-        &err,
-        TlsConfigError::Empty {
-            directive: "keyfile",
-            ..
-        }
-    ));
-    let err = config_error(&TlsSettings {
-        crlfile: Some(empty),
-        ..pki.mtls_settings()
-    });
-    assert!(matches!(
-        &err,
-        TlsConfigError::Empty {
-            directive: "crlfile",
-            ..
-        }
-    ));
-}
-
-#[test]
-fn encrypted_and_mismatched_keys_are_refused() {
-    let pki = Pki::new();
-    let err = config_error(&TlsSettings {
-        keyfile: Some(fixture("ec-encrypted.key").to_string_lossy().into_owned()),
-        ..pki.settings()
-    });
-    assert!(matches!(err, TlsConfigError::EncryptedKey { .. }), "{err}");
-    assert!(err.to_string().contains("encrypted"));
-
-    let err = config_error(&TlsSettings {
-        keyfile: Some(fixture("ec-pkcs8.key").to_string_lossy().into_owned()),
-        ..pki.settings()
-    });
-    assert!(matches!(err, TlsConfigError::KeyMismatch { .. }), "{err}");
-    assert!(
-        err.to_string()
-            .starts_with("Error: Server certificate/key are inconsistent")
-    );
-}
-
-#[test]
-fn unsupported_ciphers_are_named() {
-    let pki = Pki::new();
-    let err = config_error(&TlsSettings {
-        ciphers: Some("DHE-RSA-AES256-SHA:AES128-SHA".into()),
-        ..pki.settings()
-    });
     assert_eq!(
-        err.to_string(),
-        "Error: Unable to set TLS ciphers. Check ciphers \"DHE-RSA-AES256-SHA:AES128-SHA\": \
-         not supported by culex's TLS library (rustls): DHE-RSA-AES256-SHA, AES128-SHA."
+        lines[1],
+        "OpenSSL Error[0]: error:0A0000B9:SSL routines::no cipher match"
     );
-    let err = config_error(&TlsSettings {
-        ciphers_tls13: Some("TLS_AES_128_CCM_8_SHA256".into()),
+    let lines = config_error(&TlsSettings {
+        ciphers_tls13: Some("TLS_NOPE".into()),
         ..pki.settings()
     });
-    assert!(
-        matches!(
-            &err,
-            TlsConfigError::Ciphers {
-                directive: "ciphers_tls1.3",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    // Mixed lists and keywords are accepted.
-    for list in [
-        "ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256",
-        "HIGH:!aNULL:!MD5",
-        "DEFAULT:!aNULL:!eNULL:!LOW:!EXPORT:!SSLv2:@STRENGTH",
-    ] {
-        server_config(&TlsSettings {
-            ciphers: Some(list.into()),
+    assert!(lines[0].starts_with("Error: Unable to set TLS 1.3 ciphersuites."));
+    let lines = config_error(&TlsSettings {
+        tls_version: Some("tlsv1.0".into()),
+        ..pki.settings()
+    });
+    assert_eq!(lines, vec!["Error: Unsupported tls_version \"tlsv1.0\"."]);
+    // What OpenSSL accepts starts, whatever its security level then allows.
+    for (v, c) in [("tlsv1.1", "DEFAULT@SECLEVEL=0"), ("tlsv1.3", "AES128-SHA")] {
+        let settings = TlsSettings {
+            tls_version: Some(v.into()),
+            ciphers: Some(c.into()),
             ..pki.settings()
-        })
-        .unwrap();
+        };
+        assert!(server_context(&settings, 8883, None).is_ok(), "{v} {c}");
     }
 }
 
 #[test]
-fn old_tls_versions_and_psk_are_refused() {
+fn tls_version_tlsv1_3_refuses_a_tls_1_2_client() {
     let pki = Pki::new();
-    for version in ["tlsv1.1", "tlsv1"] {
-        let err = config_error(&TlsSettings {
-            tls_version: Some(version.into()),
-            ..pki.settings()
-        });
-        assert!(err.to_string().contains("TLS 1.2 and 1.3 only"), "{err}");
-    }
-    let err = config_error(&TlsSettings {
-        tls_version: Some("sslv3".into()),
+    let settings = TlsSettings {
+        tls_version: Some("tlsv1.3".into()),
         ..pki.settings()
+    };
+    let mut server = layer(&settings);
+    let mut c = client(ClientOpts {
+        max_version: Some(SslVersion::TLS1_2),
+        ..trusting(&pki)
     });
-    assert_eq!(
-        err.to_string(),
-        "Error: Unsupported tls_version \"sslv3\" (use tlsv1.2 or tlsv1.3)."
-    );
-    server_config(&TlsSettings {
-        tls_version: Some("tlsv1.2".into()),
-        ..pki.settings()
-    })
-    .unwrap();
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(tls_error(&out.server).contains("unsupported protocol"));
+}
 
-    let err = config_error(&TlsSettings {
-        psk_hint: Some("hint".into()),
-        ..pki.settings()
-    });
-    assert_eq!(err, TlsConfigError::PskUnsupported);
-    let err = config_error(&TlsSettings {
-        psk_hint: Some("hint".into()),
+#[test]
+fn psk_clients_are_identified_and_a_wrong_key_is_refused() {
+    let (keys, _) = PskKeys::parse(b"sensor1:00c0ffee\n", "psk").unwrap();
+    let settings = TlsSettings {
+        psk_hint: Some("culex".into()),
+        use_identity_as_username: true,
         ..TlsSettings::default()
+    };
+    let ctx = server_context(&settings, 8883, Some(std::sync::Arc::new(keys))).unwrap();
+    for version in [SslVersion::TLS1_2, SslVersion::TLS1_3] {
+        let mut server = TlsLayer::server(&ctx).unwrap();
+        let mut c = client(ClientOpts {
+            psk: Some(("sensor1", vec![0x00, 0xc0, 0xff, 0xee])),
+            ciphers: Some("PSK"),
+            max_version: Some(version),
+            ..ClientOpts::default()
+        });
+        let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+        assert_eq!(out.server, Ok(()), "{version:?}");
+        assert_eq!(out.up, CONNECT);
+        assert_eq!(
+            server.peer_identity(),
+            Some(PeerIdentity::Psk {
+                identity: "sensor1".into()
+            })
+        );
+    }
+    let mut server = TlsLayer::server(&ctx).unwrap();
+    let mut c = client(ClientOpts {
+        psk: Some(("sensor1", vec![0x01, 0x02])),
+        ciphers: Some("PSK"),
+        max_version: Some(SslVersion::TLS1_2),
+        ..ClientOpts::default()
     });
-    assert_eq!(err, TlsConfigError::PskUnsupported);
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(out.server.is_err() || out.client.is_err());
+    assert!(out.up.is_empty());
 }
 
 #[test]
-fn require_certificate_without_a_ca_and_a_bad_crl() {
+fn dhparamfile_enables_dhe_suites() {
     let pki = Pki::new();
-    let err = config_error(&TlsSettings {
-        require_certificate: true,
+    let rsa = fixture("rsa-pkcs8.key").to_string_lossy().into_owned();
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&std::fs::read(&rsa).unwrap()).unwrap();
+    let der = pkey.private_key_to_pkcs8().unwrap();
+    let kp = KeyPair::try_from(der.as_slice()).unwrap();
+    pki.write("server.pem", &pki.ca.server(&kp));
+    let dh = openssl::dh::Dh::get_2048_256().unwrap();
+    let dh_pem = dh.params_to_pem().unwrap();
+    let dhfile = pki.dir.path().join("dh.pem");
+    std::fs::write(&dhfile, dh_pem).unwrap();
+    let settings = TlsSettings {
+        keyfile: Some(rsa),
+        ciphers: Some("DHE-RSA-AES128-GCM-SHA256".into()),
+        dhparamfile: Some(dhfile.to_string_lossy().into_owned()),
         ..pki.settings()
+    };
+    let mut server = layer(&settings);
+    let mut c = client(ClientOpts {
+        max_version: Some(SslVersion::TLS1_2),
+        ..trusting(&pki)
     });
-    assert_eq!(err, TlsConfigError::NoCa { capath: None });
-
-    let bogus = pki.write(
-        "bogus-crl.pem",
-        "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert_eq!(out.server, Ok(()));
+    assert_eq!(
+        server.negotiated().as_deref(),
+        Some("TLSv1.2 DHE-RSA-AES128-GCM-SHA256")
     );
-    let err = config_error(&TlsSettings {
-        crlfile: Some(bogus),
-        ..pki.mtls_settings()
+    let lines = config_error(&TlsSettings {
+        dhparamfile: Some(pki.path("ca.pem")),
+        ..settings
     });
-    assert!(matches!(err, TlsConfigError::InvalidCrl { .. }), "{err}");
+    assert_eq!(
+        lines[0],
+        format!("Error loading dhparamfile \"{}\".", pki.path("ca.pem"))
+    );
 }
 
 #[test]
-fn dhparamfile_is_accepted_and_unused() {
-    let pki = Pki::new();
-    let dh = pki.write(
-        "dh.pem",
-        "-----BEGIN DH PARAMETERS-----\nMAYCAQACAQI=\n-----END DH PARAMETERS-----\n",
-    );
-    server_config(&TlsSettings {
-        dhparamfile: Some(dh),
-        ..pki.settings()
-    })
-    .unwrap();
+fn subjects_match_openssls_rfc2253_output() {
+    // openssl x509 -in FILE -noout -subject -nameopt RFC2253
+    let cases = [
+        (
+            "odd-subject.pem",
+            "UID=u\\\\1,DC=example,1.2.3.4=#0C06637573746F6D,emailAddress=dev@example.org,\
+             CN=\\#client 1,OU=Lab+OU=IoT,O=Home\\, Inc. \\<a\\+b\\>\\;x,\
+             ST=Baden-W\\C3\\BCrttemberg,C=DE",
+            Some("#client 1"),
+        ),
+        (
+            "edge-subject.pem",
+            "title=tab\\09x,street=\\CE\\A9 ok,ST=\\C3\\BC,L=a#b,O=#,OU=trail\\ ,CN=\\ lead",
+            Some(" lead"),
+        ),
+        (
+            "bmp-subject.pem",
+            "CN=plain,O=\\CE\\A9 ok,ST=\\C3\\BC",
+            Some("plain"),
+        ),
+    ];
+    for (file, subject, cn) in cases {
+        let cert = openssl::x509::X509::from_pem(&std::fs::read(fixture(file)).unwrap()).unwrap();
+        assert_eq!(
+            identity::of_certificate(&cert),
+            PeerIdentity::Certificate {
+                common_name: cn.map(str::to_string),
+                subject: Some(subject.to_string()),
+            },
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn bridge_host_names_are_checked_as_mosquitto_checks_them() {
+    let ca = Ca::new("ca");
+    let key = KeyPair::generate().unwrap();
+    let san = openssl::x509::X509::from_pem(ca.server(&key).as_bytes()).unwrap();
+    assert!(certificate_matches_host(&san, "localhost"));
+    assert!(certificate_matches_host(&san, "LOCALHOST"));
+    assert!(!certificate_matches_host(&san, "broker"));
+    // A certificate with a CN and no subjectAltName: the CN is compared.
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "broker.lan");
+    let cn_only = params.signed_by(&key, &ca.issuer).unwrap().pem();
+    let cn_only = openssl::x509::X509::from_pem(cn_only.as_bytes()).unwrap();
+    assert!(certificate_matches_host(&cn_only, "broker.lan"));
+    assert!(!certificate_matches_host(&cn_only, "other.lan"));
+    // An IP subjectAltName only: the CN is still compared, as in mosquitto.
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "broker.lan");
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("10.0.0.1".parse().unwrap()));
+    let ip = params.signed_by(&key, &ca.issuer).unwrap().pem();
+    let ip = openssl::x509::X509::from_pem(ip.as_bytes()).unwrap();
+    assert!(certificate_matches_host(&ip, "10.0.0.1"));
+    assert!(certificate_matches_host(&ip, "broker.lan"));
+    assert!(!certificate_matches_host(&ip, "10.0.0.2"));
 }
 
 #[test]
 fn a_reload_picks_up_a_new_certificate() {
     let pki = Pki::new();
-    let first = server_config(&pki.settings()).unwrap();
+    let first = server_context(&pki.settings(), 8883, None).unwrap();
     let key = KeyPair::generate().unwrap();
-    pki.write("server.pem", &pki.ca.server(&key));
+    let other = Ca::new("renewed CA");
+    pki.write("server.pem", &other.server(&key));
     pki.write("server.key", &key.serialize_pem());
-    let second = server_config(&pki.settings()).unwrap();
-    assert!(!Arc::ptr_eq(&first, &second));
-    let mut server = TlsLayer::new(second).unwrap();
-    let out = shuttle(
-        &mut client(client_config(&pki.ca.der(), None)),
-        &mut server,
-        usize::MAX,
+    let second = server_context(&pki.settings(), 8883, None).unwrap();
+    // Old sessions keep the old certificate; new ones get the new one.
+    let mut server = TlsLayer::server(&first).unwrap();
+    let mut c = client(trusting(&pki));
+    assert_eq!(
+        shuttle(&mut c, &mut server, CONNECT, usize::MAX).server,
+        Ok(())
     );
-    assert_eq!(out.server, Ok(()));
+    let mut server = TlsLayer::server(&second).unwrap();
+    let mut c = client(trusting(&pki));
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(out.client.is_err());
 }
