@@ -395,3 +395,114 @@ fn tls_websockets_and_tcp_listeners_in_one_process() {
         "Opening websockets listen socket on port {ws_port}."
     ));
 }
+
+/// Starts `program` on `conf` under a pseudo-terminal (python's pty), types
+/// `answer` when OpenSSL asks for the pass phrase, and returns what the
+/// terminal showed within a few seconds.
+fn on_a_terminal(program: &str, conf: &std::path::Path, answer: &str) -> String {
+    let script = r#"
+import os, pty, select, sys, time
+prog, conf, answer = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(prog, [prog, '-c', conf])
+out, sent, start = b'', False, time.time()
+while time.time() - start < 4 and b' running' not in out:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            break
+    if b'pass phrase' in out and not sent:
+        os.write(fd, answer.encode() + b'\n')
+        sent = True
+try:
+    os.kill(pid, 15)
+except ProcessLookupError:
+    pass
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode('utf-8', 'replace'))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, program, conf.to_str().unwrap(), answer])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_encrypted_keyfile_asks_for_its_pass_phrase_as_mosquitto_does() {
+    require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    run(&[
+        "genrsa",
+        "-aes256",
+        "-passout",
+        "pass:secret",
+        "-out",
+        "enc.key",
+        "2048",
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        "enc.key",
+        "-passin",
+        "pass:secret",
+        "-subj",
+        "/CN=localhost",
+        "-days",
+        "30",
+        "-out",
+        "enc.crt",
+    ]);
+    world_readable(d);
+    let conf = d.join("c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {} 127.0.0.1\ncertfile {1}/enc.crt\nkeyfile {1}/enc.key\nallow_anonymous true\n",
+            free_port(),
+            d.display()
+        ),
+    )
+    .unwrap();
+    let mut programs = vec![BIN];
+    if std::path::Path::new(MOSQUITTO).exists() {
+        programs.push(MOSQUITTO);
+    }
+    for program in programs {
+        // On a terminal: OpenSSL's prompt, then the broker runs.
+        let shown = on_a_terminal(program, &conf, "secret");
+        assert!(
+            shown.contains("Enter PEM pass phrase:"),
+            "{program}: {shown}"
+        );
+        assert!(shown.contains(" running"), "{program}: {shown}");
+        // Without one the key cannot be read: exit 1, OpenSSL's reasons.
+        let out = std::process::Command::new(program)
+            .args(["-c", conf.to_str().unwrap()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{program}: {text}");
+        assert!(
+            text.contains("Check keyfile.") && text.contains("PEM routines::bad password read"),
+            "{program}: {text}"
+        );
+    }
+}
