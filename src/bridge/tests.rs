@@ -345,7 +345,7 @@ fn tls_configuration_errors() {
         ),
         (
             "bridge_cafile /a\nbridge_identity me\nbridge_psk 01\n",
-            "Error: Invalid bridge configuration: Cannot use both certificate and psk encryption in a single bridge.",
+            "Error: Cannot use both certificate and identity encryption in a single bridge.",
         ),
         (
             "bridge_ciphers HIGH\n",

@@ -227,6 +227,13 @@ impl BridgeDraft {
         &self.name
     }
 
+    fn has_certificate_options(&self) -> bool {
+        self.tls_cafile.is_some()
+            || self.tls_capath.is_some()
+            || self.tls_certfile.is_some()
+            || self.tls_keyfile.is_some()
+    }
+
     /// `bridge_insecure true` was given (mosquitto warns as it parses it).
     pub fn is_insecure(&self) -> bool {
         self.tls_insecure
@@ -412,6 +419,25 @@ pub(crate) fn option(
             let v = parse_int(tok, name)?;
             b.receive_maximum =
                 u16::try_from(v).map_err(|_| format!("Error: Invalid {name} value ({v})."))?;
+        }
+        // mosquitto checks the mix of certificates and PSK line by line,
+        // against what came before.
+        "bridge_cafile" | "bridge_capath" | "bridge_certfile" | "bridge_keyfile"
+            if b.tls_psk_identity.is_some() || b.tls_psk.is_some() =>
+        {
+            return Err(
+                "Error: Cannot use both certificate and psk encryption in a single bridge.".into(),
+            );
+        }
+        "bridge_identity" | "bridge_psk" if b.has_certificate_options() => {
+            let kind = if name == "bridge_identity" {
+                "identity"
+            } else {
+                "psk"
+            };
+            return Err(format!(
+                "Error: Cannot use both certificate and {kind} encryption in a single bridge."
+            ));
         }
         "bridge_cafile" => b.tls_cafile = Some(parse_string(tok, name, &b.tls_cafile)?),
         "bridge_capath" => b.tls_capath = Some(parse_string(tok, name, &b.tls_capath)?),

@@ -693,6 +693,14 @@ impl Parser {
                 }
                 self.cur_listener().l.mount_point = Some(v);
             }
+            // mosquitto refuses these two once psk_hint is set (not the
+            // other way round).
+            "cafile" | "certfile" if self.cur_listener().l.tls.psk_hint.is_some() => {
+                return Err(
+                    "Error: Cannot use both certificate and psk encryption in a single listener."
+                        .into(),
+                );
+            }
             "cafile" | "capath" | "certfile" | "keyfile" | "ciphers" | "ciphers_tls1.3"
             | "crlfile" | "dhparamfile" | "tls_version" | "psk_hint" => {
                 let tls = &self.cur_listener().l.tls;

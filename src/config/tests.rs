@@ -1253,3 +1253,31 @@ Generated from `src/config/directives.rs` (`directive_table_markdown()`).\n\
         "docs/config-directives.md is stale: run CULEX_UPDATE_DOCS=1 cargo test --lib config"
     );
 }
+
+#[test]
+fn psk_and_certificates_mix_as_mosquitto_allows() {
+    // cafile or certfile after psk_hint is refused; the other order, and
+    // the other TLS options, are not (mosquitto 2.0.11).
+    for line in ["cafile /ca", "certfile /c"] {
+        let e = err(&format!("listener 8883\npsk_hint h\n{line}\n"));
+        assert!(
+            e.contains(
+                "Error: Cannot use both certificate and psk encryption in a single listener."
+            ),
+            "{line}: {e}"
+        );
+        assert!(e.contains("Error found at"), "{e}");
+        parse_str(&format!("listener 8883\n{line}\npsk_hint h\n"), "t.conf").expect(line);
+    }
+    parse_str(
+        "listener 8883\npsk_hint h\nkeyfile /k\ncapath /p\n",
+        "t.conf",
+    )
+    .expect("valid");
+    let c = parse_str("psk_file /etc/psk\nlistener 8883\npsk_hint h\n", "t.conf").expect("valid");
+    assert_eq!(c.listeners[0].tls.psk_hint.as_deref(), Some("h"));
+    assert_eq!(
+        c.listeners[0].security.psk_file.as_deref(),
+        Some(std::path::Path::new("/etc/psk"))
+    );
+}
