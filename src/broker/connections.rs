@@ -2,13 +2,14 @@
 //! is `net`'s). A connection exists from accept to close; it is bound to a
 //! session once its CONNECT is accepted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::time::Instant;
 
 use crate::codec::{ProtocolVersion, TopicName};
 
 use super::ListenerId;
+use super::session::Delivery;
 use super::subscriptions::SessionKey;
 
 /// The network layer's identifier for a connection (its slab key).
@@ -50,6 +51,15 @@ pub struct Conn {
     /// A mosquitto bridge (protocol level bit 0x80) or culex's own bridge:
     /// its subscriptions never echo what it published itself.
     pub is_bridge: bool,
+    /// Packets sent to this connection that have not completely left for
+    /// its socket, and their bytes: what the network layer last reported
+    /// (`Broker::output_pending`) plus the PUBLISHes sent since. The count
+    /// is mosquitto's `out_packet_count`, which `max_queued_messages`
+    /// limits for QoS 0; the bytes pace a retained catch-up.
+    pub out_packets: u32,
+    pub out_bytes: u32,
+    /// Reported as under output pressure since the last report.
+    pub pressured: bool,
     /// What few connections need, allocated on first use so an idle 3.1.1
     /// connection stays small.
     extra: Option<Box<ConnExtra>>,
@@ -66,6 +76,9 @@ struct ConnExtra {
     aliases_out: HashMap<Box<str>, u16>,
     /// The TLS client certificate's identity, when the listener has one.
     identity: Option<PeerIdentity>,
+    /// Retained QoS 0 messages of a SUBSCRIBE not sent yet: they go out as
+    /// the socket drains (`Broker::continue_retained`), in order.
+    retained: VecDeque<Delivery>,
 }
 
 impl Conn {
@@ -80,6 +93,9 @@ impl Conn {
             version: None,
             warned_receive_maximum: false,
             is_bridge: false,
+            out_packets: 0,
+            out_bytes: 0,
+            pressured: false,
             extra: None,
         }
     }
@@ -102,6 +118,35 @@ impl Conn {
 
     pub fn set_identity(&mut self, identity: PeerIdentity) {
         self.extra().identity = Some(identity);
+    }
+
+    /// Retained messages wait to be sent (a catch-up is under way).
+    pub fn has_retained(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| !e.retained.is_empty())
+    }
+
+    /// Adds a retained message to the catch-up, behind those waiting.
+    pub fn push_retained(&mut self, delivery: Delivery) {
+        self.extra().retained.push_back(delivery);
+    }
+
+    /// The next retained message of the catch-up; its memory goes with the
+    /// last one.
+    pub fn pop_retained(&mut self) -> Option<Delivery> {
+        let e = self.extra.as_mut()?;
+        let next = e.retained.pop_front();
+        if e.retained.is_empty() && e.retained.capacity() > 0 {
+            e.retained = VecDeque::new();
+        }
+        next
+    }
+
+    /// A message of `payload` bytes on `topic` was sent (the size is an
+    /// estimate: the network layer's next report has the exact figure).
+    pub fn sent_publish(&mut self, topic: usize, payload: usize) {
+        self.out_packets = self.out_packets.saturating_add(1);
+        let size = u32::try_from(payload + topic + 8).unwrap_or(u32::MAX);
+        self.out_bytes = self.out_bytes.saturating_add(size);
     }
 
     pub fn set_alias_limit(&mut self, limit: u16) {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::codec::{OutgoingPublish, ProtocolVersion, Qos, SharedMessage, publish_wire_size};
 
-use super::connections::{ConnId, ConnTable};
+use super::connections::{Conn, ConnId, ConnTable};
 use super::session::{Delivery, Inflight, OutState, Session};
 use super::settings::Access;
 use super::subscriptions::SessionKey;
@@ -116,6 +116,18 @@ impl Broker {
         match s.conn() {
             Some(conn)
                 if delivery.qos == Qos::AtMostOnce
+                    && !self
+                        .conns
+                        .get(&conn)
+                        .is_some_and(|c| qos0_has_room(&self.settings, s, c)) =>
+            {
+                // The client is not reading fast enough: QoS 0 is dropped
+                // (QoS 1/2 wait in the queue).
+                self.stats.publish_dropped += 1;
+                log_dropping(s);
+            }
+            Some(conn)
+                if delivery.qos == Qos::AtMostOnce
                     || (s.inflight().len() < limit
                         && s.queue().is_empty()
                         && window_has_bytes(s, max_bytes, &delivery)) =>
@@ -130,7 +142,18 @@ impl Broker {
                     self.now,
                 );
                 match sent {
-                    Ok(()) => self.stats.publish_sent += 1,
+                    Ok(()) => {
+                        self.stats.publish_sent += 1;
+                        let max_msgs = self.settings.max_queued_messages;
+                        if let Some(c) = self.conns.get_mut(&conn)
+                            && max_msgs > 0
+                            && c.out_packets >= max_msgs
+                            && !c.pressured
+                        {
+                            c.pressured = true;
+                            self.pressure.push(conn);
+                        }
+                    }
                     Err(delivery) => self.enqueue(key, delivery),
                 }
             }
@@ -142,27 +165,35 @@ impl Broker {
         }
     }
 
+    /// Queues a message for later, within `max_queued_messages` and
+    /// `max_queued_bytes` counted as mosquitto 2.0.11 counts them
+    /// (`db__ready_for_queue`): in-flight and queued messages together,
+    /// less the in-flight window (`max_inflight_messages` or the client's
+    /// Receive Maximum, and `max_inflight_bytes`) while the client is
+    /// connected; everything while it is away. A message is taken while the
+    /// count (bytes) is below the limit, so the last one may cross it.
     fn enqueue(&mut self, key: SessionKey, mut delivery: Delivery) {
         let max_msgs = self.settings.max_queued_messages as usize;
         let max_bytes = self.settings.max_queued_bytes;
+        let (window, window_bytes) = match self.sessions.get(key) {
+            Some(s) if s.conn().is_some() => {
+                (self.inflight_limit(s), self.settings.max_inflight_bytes)
+            }
+            Some(_) => (0, 0),
+            None => return,
+        };
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
         let size = delivery.message.payload.len() as u64;
-        let full = (max_msgs > 0 && s.queue().len() >= max_msgs)
-            || (max_bytes > 0 && s.queued_bytes() + size > max_bytes);
+        let count = s.inflight().len() + s.queue().len();
+        let full = (max_msgs > 0 && count.saturating_sub(window) >= max_msgs)
+            || (max_bytes > 0 && session_bytes(s).saturating_sub(window_bytes) >= max_bytes);
         if full {
-            if !s.dropping {
-                s.dropping = true;
-                crate::notice!(
-                    "Outgoing messages are being dropped for client {}.",
-                    s.client_id
-                );
-            }
+            log_dropping(s);
             self.stats.publish_dropped += 1;
             return;
         }
-        s.dropping = false;
         self.stats.changes += 1;
         if delivery.qos != Qos::AtMostOnce && delivery.packet_id.is_none() {
             delivery.packet_id = s.allocate_packet_id();
@@ -288,6 +319,54 @@ impl Broker {
             None => true,
         }
     }
+}
+
+/// "Outgoing messages are being dropped", once per connection as mosquitto
+/// logs it (the flag is cleared when the client connects): a slow reader
+/// that loses a message now and then must not log a line for each.
+fn log_dropping(s: &mut Session) {
+    if !s.dropping {
+        s.dropping = true;
+        crate::notice!(
+            "Outgoing messages are being dropped for client {}.",
+            s.client_id
+        );
+    }
+}
+
+/// Payload bytes in flight and queued for a session (mosquitto's
+/// `msg_bytes`).
+fn session_bytes(s: &Session) -> u64 {
+    let in_flight: u64 = s
+        .inflight()
+        .iter()
+        .map(|i| i.delivery.message.payload.len() as u64)
+        .sum();
+    in_flight + s.queued_bytes()
+}
+
+/// Whether a QoS 0 message may go out to a connected client now, decided as
+/// mosquitto 2.0.11 decides it (`db__ready_for_flight` for QoS 0): not while
+/// `max_queued_messages` packets already wait for the client's socket (its
+/// `out_packet_count`), nor, when `max_queued_bytes` is set too, while the
+/// session's in-flight and queued payloads exceed `max_inflight_bytes` by
+/// `max_queued_bytes`. Without any window limit (`max_inflight_messages 0`,
+/// no Receive Maximum, `max_inflight_bytes 0`), and with
+/// `max_queued_messages 0` and `max_inflight_bytes 0`, nothing is refused:
+/// the network layer's output cap is then all that bounds a stuck reader.
+/// (2.0.11 also refused everything with `max_queued_messages 0`,
+/// `max_queued_bytes 0` and `max_inflight_bytes` set; 2.0.22 fixed that,
+/// and culex follows the fix.)
+fn qos0_has_room(settings: &super::BrokerSettings, s: &Session, c: &Conn) -> bool {
+    let max_msgs = settings.max_queued_messages;
+    let max_bytes = settings.max_queued_bytes;
+    let window_bytes = settings.max_inflight_bytes;
+    let no_window = settings.max_inflight_messages == 0 && s.receive_maximum == u16::MAX;
+    if window_bytes == 0 && (no_window || max_msgs == 0) {
+        return true;
+    }
+    let count_ok = max_msgs == 0 || c.out_packets < max_msgs;
+    count_ok && (max_bytes == 0 || session_bytes(s).saturating_sub(window_bytes) < max_bytes)
 }
 
 /// `max_inflight_bytes`: whether `d` may join the in-flight window without
@@ -428,7 +507,10 @@ fn send_publish(
         _ => 0,
     };
     let (topic_alias, topic_alias_only) = match conns.get_mut(&conn) {
-        Some(c) => c.outbound_alias(d.message.topic.as_str()),
+        Some(c) => {
+            c.sent_publish(d.message.topic.as_str().len(), d.message.payload.len());
+            c.outbound_alias(d.message.topic.as_str())
+        }
         None => (None, false),
     };
     let publish = OutgoingPublish {

@@ -113,6 +113,10 @@ pub struct Broker {
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// Scratch space reused by every routed message.
     matches: Vec<Match>,
+    /// Connections whose unwritten packets reached `max_queued_messages`
+    /// since the network layer last reported on them: it should write them
+    /// before more input is handled (`take_output_pressure`).
+    pressure: Vec<ConnId>,
     /// The time of the call being handled (like mosquitto's cached "now"):
     /// set at every entry point so delivery code needs no clock argument.
     now: Instant,
@@ -157,6 +161,7 @@ impl Broker {
             retain_sources: Default::default(),
             timers: BinaryHeap::new(),
             matches: Vec::new(),
+            pressure: Vec::new(),
             serial: 0,
             rng: seed | 1,
             stats: Stats::default(),
@@ -286,6 +291,44 @@ impl Broker {
     ) {
         self.now = now;
         self.drop_connection(conn, reason, now, out);
+    }
+
+    /// The network layer's report after writing to `conn`: `packets`
+    /// packets (`bytes` bytes) it was given still wait for the socket. The
+    /// count is what `max_queued_messages` limits for QoS 0 (mosquitto's
+    /// `out_packet_count`); a retained catch-up waiting for room continues
+    /// here, its messages appended to `out`.
+    pub fn output_pending(
+        &mut self,
+        conn: ConnId,
+        packets: u32,
+        bytes: usize,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.now = now;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.out_packets = packets;
+        c.out_bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        c.pressured = false;
+        if c.has_retained() {
+            self.continue_retained(conn, out);
+        }
+    }
+
+    /// Whether some connection's output reached `max_queued_messages`
+    /// unwritten packets: the network layer should write it (and report
+    /// with `output_pending`) before handling more input, or QoS 0 messages
+    /// the socket would take at once get dropped.
+    pub fn has_output_pressure(&self) -> bool {
+        !self.pressure.is_empty()
+    }
+
+    /// The next connection to write because of output pressure.
+    pub fn take_output_pressure(&mut self) -> Option<ConnId> {
+        self.pressure.pop()
     }
 
     /// One decoded packet from `conn`.

@@ -214,7 +214,8 @@ pub struct Session {
     pub receive_maximum: u16,
     /// The client's Maximum Packet Size (5.0), 0 = none.
     pub max_packet_size: u32,
-    /// "Outgoing messages are being dropped" is logged once per episode.
+    /// "Outgoing messages are being dropped" is logged once per connection,
+    /// as mosquitto logs it (cleared when the client connects).
     pub dropping: bool,
     /// Bumped on every (re)connect so stale timers are recognised.
     pub serial: u64,

@@ -12,6 +12,12 @@ use super::session::Delivery;
 use super::subscriptions::{SessionKey, Subscriber};
 use super::{Action, Broker};
 
+/// Bytes a retained catch-up lets wait for a connection's socket before it
+/// waits for the socket to drain: enough to keep a fast reader busy between
+/// two loop turns, little enough that thousands of subscribers catching up
+/// at once stay affordable (and far below the output cap that drops QoS 0).
+const RETAINED_CATCH_UP_BYTES: u32 = 1 << 20;
+
 impl Broker {
     pub(super) fn handle_subscribe(
         &mut self,
@@ -101,18 +107,6 @@ impl Broker {
             }),
         );
         for (message, granted, subscription_id) in retained {
-            let readable = self
-                .sessions
-                .get(key)
-                .is_some_and(|s| self.may_read(s, message.topic.as_str()));
-            if !readable
-                || (self.settings.check_retain_source
-                    && !self
-                        .retain_sources
-                        .may_deliver(&self.listeners, message.topic.as_str()))
-            {
-                continue;
-            }
             let qos = if self.settings.upgrade_outgoing_qos {
                 granted
             } else {
@@ -125,7 +119,68 @@ impl Broker {
                 subscription_id,
                 packet_id: None,
             };
-            self.deliver(key, delivery, out);
+            if qos == Qos::AtMostOnce {
+                // QoS 0 goes out as the socket drains, so a catch-up larger
+                // than the output limits loses nothing.
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.push_retained(delivery);
+                }
+            } else if self.retained_deliverable(key, &delivery.message) {
+                // QoS 1/2 go through the in-flight window and the queue,
+                // within the queue limits, as mosquitto sends them.
+                self.deliver(key, delivery, out);
+            }
+        }
+        self.continue_retained(conn, out);
+    }
+
+    /// Whether a retained message may go to a subscriber: it may read the
+    /// topic, and with `check_retain_source` its publisher may still write it.
+    fn retained_deliverable(&self, key: SessionKey, message: &SharedMessage) -> bool {
+        let readable = self
+            .sessions
+            .get(key)
+            .is_some_and(|s| self.may_read(s, message.topic.as_str()));
+        readable
+            && (!self.settings.check_retain_source
+                || self
+                    .retain_sources
+                    .may_deliver(&self.listeners, message.topic.as_str()))
+    }
+
+    /// Sends the waiting retained QoS 0 messages of a connection while its
+    /// output has room: fewer than `max_queued_messages` packets (when set)
+    /// and under `RETAINED_CATCH_UP_BYTES` waiting for the socket. The
+    /// network layer calls back (`output_pending`) as the socket drains, so
+    /// the rest follows as the client reads. A message whose topic has been
+    /// cleared or given a new retained message meanwhile is skipped: the
+    /// client has been sent the new one, and must not get the old one after
+    /// it.
+    pub(super) fn continue_retained(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        let max_msgs = self.settings.max_queued_messages;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let Some(key) = c.session else {
+                return;
+            };
+            let room = c.out_bytes < RETAINED_CATCH_UP_BYTES
+                && (max_msgs == 0 || c.out_packets < max_msgs);
+            if !room {
+                return;
+            }
+            let Some(delivery) = c.pop_retained() else {
+                return;
+            };
+            let m = &delivery.message;
+            let current = self
+                .retained
+                .get(m.topic.as_str())
+                .is_some_and(|r| std::rc::Rc::ptr_eq(r, m));
+            if current && !m.is_expired(self.now) && self.retained_deliverable(key, m) {
+                self.deliver(key, delivery, out);
+            }
         }
     }
 

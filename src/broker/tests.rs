@@ -1277,3 +1277,287 @@ fn many_subscriptions_from_one_client_cost_linear_time() {
         "40,000 subscriptions cost {large:?}, 4,000 cost {small:?}"
     );
 }
+
+/// The payloads of the PUBLISHes in `actions`, in order.
+fn payloads(actions: &[Action]) -> Vec<String> {
+    publishes(actions).into_iter().map(|p| p.2).collect()
+}
+
+impl Harness {
+    /// The network layer's report that `packets` packets (`bytes` bytes)
+    /// still wait for `conn`'s socket.
+    fn output_pending(&mut self, conn: ConnId, packets: u32, bytes: usize) -> Vec<Action> {
+        self.out.clear();
+        self.broker
+            .output_pending(conn, packets, bytes, self.now, &mut self.out);
+        std::mem::take(&mut self.out)
+    }
+}
+
+/// mosquitto 2.0.11 refuses a QoS 0 message to a connected client while
+/// `max_queued_messages` packets wait for its socket (`out_packet_count`),
+/// and counts the drop. culex counts what it sent since the network layer's
+/// last report, which resets the count to what the socket has not taken.
+#[test]
+fn qos0_to_a_connected_client_stops_at_max_queued_messages_unwritten_packets() {
+    let settings = BrokerSettings {
+        max_queued_messages: 3,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "slow", true);
+    h.subscribe(1, "t", Qos::AtMostOnce);
+    // CONNACK and SUBACK have gone out.
+    h.output_pending(1, 0, 0);
+    h.connect(2, "pub", true);
+    let mut got = Vec::new();
+    for i in 0..5 {
+        got.extend(payloads(&h.publish(
+            2,
+            "t",
+            &i.to_string(),
+            Qos::AtMostOnce,
+            false,
+        )));
+    }
+    assert_eq!(got, vec!["0", "1", "2"]);
+    assert_eq!(h.broker.stats.publish_dropped, 2);
+    // The third one filled the output: the loop is asked to write now.
+    assert!(h.broker.has_output_pressure());
+    assert_eq!(h.broker.take_output_pressure(), Some(1));
+    assert_eq!(h.broker.take_output_pressure(), None);
+    // The socket took two of the three: one more may go.
+    h.output_pending(1, 1, 70);
+    let mut got = Vec::new();
+    for i in 5..8 {
+        got.extend(payloads(&h.publish(
+            2,
+            "t",
+            &i.to_string(),
+            Qos::AtMostOnce,
+            false,
+        )));
+    }
+    assert_eq!(got, vec!["5", "6"]);
+    assert_eq!(h.broker.stats.publish_dropped, 3);
+    // QoS 1 is never dropped for it: the window takes it.
+    h.subscribe(1, "q", Qos::AtLeastOnce);
+    assert_eq!(
+        payloads(&h.publish(2, "q", "one", Qos::AtLeastOnce, false)),
+        vec!["one"]
+    );
+    // It was logged once for the connection, not per message.
+    h.output_pending(1, 0, 0);
+    assert_eq!(
+        payloads(&h.publish(2, "t", "8", Qos::AtMostOnce, false)),
+        vec!["8"]
+    );
+}
+
+#[test]
+fn qos0_limits_follow_mosquittos_exceptions() {
+    // max_queued_messages 0: unlimited (the network layer's cap remains).
+    let settings = BrokerSettings {
+        max_queued_messages: 0,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "s", true);
+    h.subscribe(1, "t", Qos::AtMostOnce);
+    h.connect(2, "p", true);
+    for i in 0..2000 {
+        h.publish(2, "t", &i.to_string(), Qos::AtMostOnce, false);
+    }
+    assert_eq!(h.broker.stats.publish_dropped, 0);
+    assert!(!h.broker.has_output_pressure());
+
+    // No window at all (max_inflight_messages 0, no Receive Maximum,
+    // max_inflight_bytes 0): mosquitto's db__ready_for_flight lets every
+    // QoS 0 message through.
+    let settings = BrokerSettings {
+        max_queued_messages: 2,
+        max_inflight_messages: 0,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "s", true);
+    h.subscribe(1, "t", Qos::AtMostOnce);
+    h.connect(2, "p", true);
+    for i in 0..10 {
+        h.publish(2, "t", &i.to_string(), Qos::AtMostOnce, false);
+    }
+    assert_eq!(h.broker.stats.publish_dropped, 0);
+
+    // max_queued_bytes counts the session's QoS 1/2 payloads (in flight and
+    // queued) beyond max_inflight_bytes, never the QoS 0 output itself.
+    let settings = BrokerSettings {
+        max_queued_messages: 100,
+        max_queued_bytes: 10,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "s", true);
+    h.subscribe(1, "t", Qos::AtMostOnce);
+    h.subscribe(1, "q", Qos::AtLeastOnce);
+    h.connect(2, "p", true);
+    for i in 0..50 {
+        h.publish(2, "t", &format!("{i:>20}"), Qos::AtMostOnce, false);
+        h.output_pending(1, 0, 0);
+    }
+    assert_eq!(h.broker.stats.publish_dropped, 0);
+    // 12 bytes of QoS 1 in flight, unacknowledged: QoS 0 is refused now.
+    h.publish(2, "q", "twelve bytes", Qos::AtLeastOnce, false);
+    assert!(h.publish(2, "t", "x", Qos::AtMostOnce, false).is_empty());
+    assert_eq!(h.broker.stats.publish_dropped, 1);
+    h.packet(1, Packet::Puback(Ack::new(pid(1))));
+    assert_eq!(
+        payloads(&h.publish(2, "t", "y", Qos::AtMostOnce, false)),
+        vec!["y"]
+    );
+}
+
+/// QoS 1/2 queue limits count as mosquitto 2.0.11's db__ready_for_queue:
+/// in flight plus queued, less the window while connected; everything
+/// (in flight included) while offline.
+#[test]
+fn queued_messages_count_in_flight_ones_as_mosquitto_does() {
+    let settings = BrokerSettings {
+        max_inflight_messages: 2,
+        max_queued_messages: 3,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "d", false);
+    h.subscribe(1, "t", Qos::AtLeastOnce);
+    h.connect(2, "p", true);
+    for i in 0..8 {
+        h.publish(2, "t", &i.to_string(), Qos::AtLeastOnce, false);
+    }
+    // 2 in flight + 3 queued; 3 dropped.
+    assert_eq!(h.broker.stats.publish_dropped, 3);
+    let mut got = Vec::new();
+    for id in 1..=5 {
+        got.extend(payloads(&h.packet(1, Packet::Puback(Ack::new(pid(id))))));
+    }
+    assert_eq!(got, vec!["2", "3", "4"]);
+    // Offline with 1 in flight: 2 more fit (1 + 2 = 3).
+    h.publish(2, "t", "a", Qos::AtLeastOnce, false);
+    h.lost(1);
+    for m in ["b", "c", "d"] {
+        h.publish(2, "t", m, Qos::AtLeastOnce, false);
+    }
+    assert_eq!(h.broker.stats.publish_dropped, 4);
+    // Back: "a" again, "b" fills the window of 2, "c" follows an ack.
+    let a = h.connect(3, "d", false);
+    assert_eq!(payloads(&a), vec!["a", "b"]);
+    let a = h.packet(3, Packet::Puback(Ack::new(pid(6))));
+    assert_eq!(payloads(&a), vec!["c"]);
+
+    // max_queued_bytes: taken while the bytes in flight and queued (less
+    // max_inflight_bytes) are under the limit, so the last may cross it.
+    let settings = BrokerSettings {
+        max_inflight_messages: 1,
+        max_queued_messages: 0,
+        max_queued_bytes: 5,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(1, "s", true);
+    h.subscribe(1, "t", Qos::AtLeastOnce);
+    h.connect(2, "p", true);
+    for m in ["1111", "22", "333", "4"] {
+        h.publish(2, "t", m, Qos::AtLeastOnce, false);
+    }
+    // "1111" in flight (4 bytes); "22" queued (6 > 5); the rest dropped.
+    assert_eq!(h.broker.stats.publish_dropped, 2);
+    let a = h.packet(1, Packet::Puback(Ack::new(pid(1))));
+    assert_eq!(payloads(&a), vec!["22"]);
+}
+
+/// Retained QoS 0 messages of a SUBSCRIBE go out as the socket drains:
+/// never more than max_queued_messages packets or about 1 MiB waiting, and
+/// none dropped, however many there are.
+#[test]
+fn retained_catch_up_follows_the_socket_and_loses_nothing() {
+    let settings = BrokerSettings {
+        max_queued_messages: 10,
+        ..BrokerSettings::default()
+    };
+    let mut h = Harness::with(settings, anonymous());
+    h.connect(2, "p", true);
+    for i in 0..45 {
+        h.publish(
+            2,
+            &format!("rc/{i:02}"),
+            &format!("v{i}"),
+            Qos::AtMostOnce,
+            true,
+        );
+    }
+    h.connect(1, "s", true);
+    h.output_pending(1, 0, 0);
+    let mut got = payloads(&h.subscribe(1, "rc/#", Qos::AtMostOnce));
+    // 10 PUBLISHes (the SUBACK counts from the network layer's next report).
+    assert_eq!(got.len(), 10);
+    // rc/30 is replaced, rc/31 cleared before their turn: the new rc/30
+    // goes out at once (live), the old one and rc/31 never.
+    let live = payloads(&h.publish(2, "rc/30", "new", Qos::AtMostOnce, true));
+    h.publish(2, "rc/31", "", Qos::AtMostOnce, true);
+    // Not in the catch-up's room: the output is full, the live copy waits
+    // for the socket as every QoS 0 message does.
+    assert!(live.is_empty());
+    let mut rounds = 0;
+    loop {
+        let more = payloads(&h.output_pending(1, 0, 0));
+        if more.is_empty() {
+            break;
+        }
+        assert!(more.len() <= 10);
+        got.extend(more);
+        rounds += 1;
+        assert!(rounds < 20);
+    }
+    let mut want: Vec<String> = (0..45)
+        .filter(|i| *i != 30 && *i != 31)
+        .map(|i| format!("v{i}"))
+        .collect();
+    // The retained store walk is in topic-tree order, not publish order.
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        h.broker.stats.publish_dropped, 2,
+        "only the live rc/30 and rc/31's clearing"
+    );
+    // Live messages flow as usual once the catch-up is done.
+    assert_eq!(
+        payloads(&h.publish(2, "rc/30", "newer", Qos::AtMostOnce, true)),
+        vec!["newer"]
+    );
+}
+
+#[test]
+fn retained_catch_up_is_paced_by_bytes_and_ends_with_the_connection() {
+    let mut h = Harness::new();
+    h.connect(2, "p", true);
+    let big = "x".repeat(300 << 10);
+    for i in 0..10 {
+        h.publish(2, &format!("big/{i}"), &big, Qos::AtLeastOnce, true);
+    }
+    h.connect(1, "s", true);
+    h.output_pending(1, 0, 0);
+    // 0, 300, 600 and 900 KiB waiting are under 1 MiB: four go at once.
+    let first = publishes(&h.subscribe(1, "big/#", Qos::AtMostOnce));
+    assert_eq!(first.len(), 4);
+    // The socket took half of it: 600 and 900 KiB waiting, two more.
+    assert_eq!(publishes(&h.output_pending(1, 2, 600 << 10)).len(), 2);
+    assert!(publishes(&h.output_pending(1, 6, 1 << 20)).is_empty());
+    // A QoS 1 subscriber of the same messages gets them through its window
+    // and queue at once (mosquitto's limits), not paced.
+    h.connect(3, "q", true);
+    let q = publishes(&h.subscribe(3, "big/#", Qos::AtLeastOnce));
+    assert_eq!(q.len(), 10);
+    // The connection goes: the rest of its catch-up goes with it.
+    h.lost(1);
+    assert!(h.output_pending(1, 0, 0).is_empty());
+}

@@ -10,6 +10,7 @@ pub mod dns;
 mod dns_lookup;
 pub mod layer;
 pub mod listen;
+mod outbuf;
 pub mod resolve;
 pub mod stream;
 pub mod tls;
@@ -99,9 +100,11 @@ struct Connection {
 struct Buffers {
     /// Bytes of an incomplete packet carried over between reads.
     pending: Vec<u8>,
-    /// Bytes for the socket; `out[out_pos..]` are not written yet.
-    out: Vec<u8>,
-    out_pos: usize,
+    /// Bytes for the socket, released as they are written.
+    out: outbuf::OutBuf,
+    /// Packets encoded into `Layered::staged` since it was last pushed
+    /// through the layers (they end in `out` once it is).
+    staged_packets: u32,
 }
 
 struct Layered {
@@ -117,14 +120,25 @@ impl Connection {
         self.buffers.get_or_insert_with(Box::default)
     }
 
-    /// The socket output buffer (made if there was none).
-    fn out(&mut self) -> &mut Vec<u8> {
-        &mut self.buffers().out
-    }
-
     /// Bytes in the socket output buffer not yet written.
     fn unwritten(&self) -> usize {
-        self.buffers.as_ref().map_or(0, |b| b.out.len() - b.out_pos)
+        self.buffers.as_ref().map_or(0, |b| b.out.len())
+    }
+
+    /// Packets produced for this connection and not completely written.
+    fn unsent_packets(&self) -> u32 {
+        self.buffers
+            .as_ref()
+            .map_or(0, |b| b.out.packets().saturating_add(b.staged_packets))
+    }
+
+    /// One more packet was encoded where `mqtt_output` pointed.
+    fn packet_encoded(&mut self) {
+        if self.layered.is_some() {
+            self.buffers().staged_packets += 1;
+        } else {
+            self.buffers().out.end_packets(1);
+        }
     }
 
     /// The carried-over input, leaving none behind.
@@ -144,11 +158,9 @@ impl Connection {
 
     /// Drops the buffers once no bytes wait and no output buffer is kept.
     fn release_idle_buffers(&mut self) {
-        if self
-            .buffers
-            .as_ref()
-            .is_some_and(|b| b.pending.capacity() == 0 && b.out.capacity() == 0)
-        {
+        if self.buffers.as_ref().is_some_and(|b| {
+            b.pending.capacity() == 0 && b.out.capacity() == 0 && b.staged_packets == 0
+        }) {
             self.buffers = None;
         }
     }
@@ -165,8 +177,8 @@ impl Connection {
         match self.layered.as_mut() {
             None => {
                 let buffers = self.buffers.get_or_insert_with(Box::default);
-                let was_empty = buffers.out.len() == buffers.out_pos;
-                (&mut buffers.out, was_empty)
+                let was_empty = buffers.out.is_empty();
+                (buffers.out.bytes_mut(), was_empty)
             }
             Some(layered) => {
                 let was_empty = layered.staged.is_empty();
@@ -204,6 +216,7 @@ impl Connection {
                         .buffers
                         .get_or_insert_with(Box::default)
                         .out
+                        .bytes_mut()
                         .extend_from_slice(&below),
                     Err(e) => return (Vec::new(), Err(e)),
                 }
@@ -235,7 +248,10 @@ impl Connection {
         }
         let plain = std::mem::take(&mut layered.staged);
         let bytes = send_down(&mut layered.layers, plain)?;
-        self.out().extend_from_slice(&bytes);
+        let buffers = self.buffers();
+        buffers.out.bytes_mut().extend_from_slice(&bytes);
+        let packets = std::mem::take(&mut buffers.staged_packets);
+        buffers.out.end_packets(packets);
         Ok(())
     }
 
@@ -253,6 +269,7 @@ impl Connection {
                 self.buffers
                     .get_or_insert_with(Box::default)
                     .out
+                    .bytes_mut()
                     .extend_from_slice(&bytes);
             }
         }
@@ -278,6 +295,9 @@ pub struct EventLoop {
     actions: Vec<Action>,
     /// Connections with output produced this turn.
     dirty: Vec<ConnId>,
+    /// What the core sent when told a connection's socket had room, for the
+    /// end of the flush (see `flush_dirty`).
+    resumed: Vec<Action>,
     scratch: Vec<u8>,
     /// Open connections per listener, for `max_connections`.
     per_listener: Vec<u32>,
@@ -352,6 +372,7 @@ impl EventLoop {
             signals,
             actions: Vec::new(),
             dirty: Vec::new(),
+            resumed: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             per_listener,
             accept_retry_at: None,
@@ -397,7 +418,9 @@ impl EventLoop {
             .min();
             let mut timeout =
                 deadline.map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
-            if !self.deferred.is_empty() {
+            if !self.deferred.is_empty() || !self.dirty.is_empty() {
+                // Waiting logins, or output made after the last flush (a
+                // retained catch-up continuing): next turn at once.
                 timeout = Some(Duration::ZERO);
             }
             if let Some(at) = self.accept_retry_at {
@@ -672,18 +695,39 @@ impl EventLoop {
                 continue;
             }
             let mut to_bridge = Vec::new();
-            let mut ctx = DecodeCtx {
-                broker: &mut self.broker,
-                actions: &mut self.actions,
-                conns: &mut self.conns,
-                login_budget: &mut self.login_budget,
-                deferred: &mut self.deferred,
-                to_bridge: &mut to_bridge,
-                max_packet,
-                now,
+            let mut data = data;
+            let (consumed, len) = loop {
+                let mut ctx = DecodeCtx {
+                    broker: &mut self.broker,
+                    actions: &mut self.actions,
+                    conns: &mut self.conns,
+                    login_budget: &mut self.login_budget,
+                    deferred: &mut self.deferred,
+                    to_bridge: &mut to_bridge,
+                    max_packet,
+                    now,
+                    stop_for_pressure: true,
+                };
+                let len = data.len();
+                let consumed = ctx.decode_all(id, data);
+                if consumed == len
+                    || !self.broker.has_output_pressure()
+                    || self.conns.get(id).is_none_or(|c| c.closing)
+                {
+                    break (consumed, len);
+                }
+                // A subscriber's output is full (see `relieve_pressure`):
+                // write it, then decode the rest, which moves out of the
+                // scratch buffer the write needs the loop for.
+                if from_scratch {
+                    input = self.scratch[consumed..n].to_vec();
+                    from_scratch = false;
+                } else {
+                    input.drain(..consumed);
+                }
+                self.relieve_pressure(now);
+                data = &input;
             };
-            let len = data.len();
-            let consumed = ctx.decode_all(id, data);
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
@@ -796,6 +840,7 @@ impl EventLoop {
                     to_bridge: &mut to_bridge,
                     max_packet,
                     now,
+                    stop_for_pressure: false,
                 };
                 let consumed = ctx.decode_all(id, &pending);
                 if let Some(conn) = self.conns.get_mut(id)
@@ -893,6 +938,7 @@ impl EventLoop {
                         }
                     }
                     self.broker.stats.bytes_sent += (target.len() - before) as u64;
+                    conn.packet_encoded();
                 }
                 Action::Close(id) => {
                     if let Some(conn) = self.conns.get_mut(id) {
@@ -911,10 +957,93 @@ impl EventLoop {
     /// One write per connection with output, then close those that asked.
     /// Closing can publish wills, which dirties more connections: repeat
     /// until nothing is left.
+    ///
+    /// After its write each connection tells the core what still waits for
+    /// its socket; the core may then continue work that waited for room
+    /// (a retained catch-up). That output is encoded now and written next
+    /// turn, so a connection still gets one write per turn.
     fn flush_dirty(&mut self) {
         while !self.dirty.is_empty() {
             self.flush_dirty_once();
         }
+        // Every connection written has been reported on: no pressure is left.
+        while self.broker.take_output_pressure().is_some() {}
+        if !self.resumed.is_empty() {
+            self.actions.append(&mut self.resumed);
+            self.apply_actions();
+        }
+    }
+
+    /// Writes what `id` has waiting (pushed through its layers first),
+    /// keeps WRITABLE registered while some is left, and tells the core
+    /// what still waits.
+    fn write_conn(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Err(e) = conn.push_staged() {
+            if let Some(l) = conn.layered.as_mut() {
+                l.staged.clear();
+            }
+            if let Some(b) = conn.buffers.as_mut() {
+                b.staged_packets = 0;
+            }
+            self.layer_failed(id, e, now);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let result = flush(conn);
+        match result {
+            Ok(true) if conn.closing => self.remove(id),
+            Ok(done) => {
+                if !conn.closing {
+                    self.broker.output_pending(
+                        id,
+                        conn.unsent_packets(),
+                        conn.unsent(),
+                        now,
+                        &mut self.resumed,
+                    );
+                }
+                let want = !done;
+                if want != conn.writable_registered {
+                    let interest = if want {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    let _ = self
+                        .poll
+                        .registry()
+                        .reregister(&mut conn.stream, Token(id), interest);
+                    conn.writable_registered = want;
+                }
+            }
+            Err(e) => {
+                if conn.closing {
+                    self.remove(id);
+                } else {
+                    let reason = CloseReason::Io(listen::strerror(&e));
+                    self.lost(id, reason, now);
+                }
+            }
+        }
+    }
+
+    /// Connections whose unwritten packets reached `max_queued_messages`
+    /// while input was being handled get their write now rather than at the
+    /// end of the turn: what the kernel takes then no longer counts against
+    /// the limit, as with mosquitto, which writes every packet at once. A
+    /// fast reader thus loses no QoS 0 message to a burst larger than the
+    /// limit; a stuck one costs one failed write.
+    fn relieve_pressure(&mut self, now: Instant) {
+        self.apply_actions();
+        while let Some(id) = self.broker.take_output_pressure() {
+            self.write_conn(id, now);
+        }
+        self.apply_actions();
     }
 
     fn flush_dirty_once(&mut self) {
@@ -923,46 +1052,7 @@ impl EventLoop {
         dirty.dedup();
         let now = Instant::now();
         for id in dirty.drain(..) {
-            let Some(conn) = self.conns.get_mut(id) else {
-                continue;
-            };
-            if let Err(e) = conn.push_staged() {
-                if let Some(l) = conn.layered.as_mut() {
-                    l.staged.clear();
-                }
-                self.layer_failed(id, e, now);
-                continue;
-            }
-            let Some(conn) = self.conns.get_mut(id) else {
-                continue;
-            };
-            let result = flush(conn);
-            match result {
-                Ok(true) if conn.closing => self.remove(id),
-                Ok(done) => {
-                    let want = !done;
-                    if want != conn.writable_registered {
-                        let interest = if want {
-                            Interest::READABLE | Interest::WRITABLE
-                        } else {
-                            Interest::READABLE
-                        };
-                        let _ =
-                            self.poll
-                                .registry()
-                                .reregister(&mut conn.stream, Token(id), interest);
-                        conn.writable_registered = want;
-                    }
-                }
-                Err(e) => {
-                    if conn.closing {
-                        self.remove(id);
-                    } else {
-                        let reason = CloseReason::Io(listen::strerror(&e));
-                        self.lost(id, reason, now);
-                    }
-                }
-            }
+            self.write_conn(id, now);
         }
         // Keep the drained vector's capacity; keep what closing added.
         let added = std::mem::replace(&mut self.dirty, dirty);
@@ -972,31 +1062,35 @@ impl EventLoop {
 }
 
 /// Writes as much of `out` as the socket takes. `Ok(true)` when all of it.
+/// What was written is released from the buffer as it goes (see `OutBuf`),
+/// so a reader that never catches up holds only its backlog.
 fn flush(conn: &mut Connection) -> io::Result<bool> {
     let Some(buffers) = conn.buffers.as_mut() else {
         conn.dropping = false;
         return Ok(true);
     };
-    while buffers.out_pos < buffers.out.len() {
-        match conn.stream.write(&buffers.out[buffers.out_pos..]) {
+    let out = &mut buffers.out;
+    while !out.is_empty() {
+        match conn.stream.write(out.pending()) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buffers.out_pos += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Ok(n) => out.consume(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                out.compact();
+                return Ok(false);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    buffers.out.clear();
-    buffers.out_pos = 0;
     conn.dropping = false;
     // A busy connection keeps its buffer, so the next turn's output neither
     // regrows it nor faults in fresh pages. An idle one should not keep a
     // burst's buffer, nor the few bytes of its CONNACK or PINGRESP: with
     // thousands of idle clients those small buffers add up, and regrowing
     // one is a single small allocation.
-    let capacity = buffers.out.capacity();
+    let capacity = out.capacity();
     if !(KEEP_OUTPUT_MIN..=KEEP_OUTPUT_MAX).contains(&capacity) {
-        buffers.out = Vec::new();
+        out.release();
         conn.release_idle_buffers();
     }
     Ok(true)
@@ -1013,6 +1107,9 @@ struct DecodeCtx<'a> {
     to_bridge: &'a mut Vec<Packet>,
     max_packet: u32,
     now: Instant,
+    /// Return after a packet that filled a subscriber's output (the caller
+    /// writes it, then decodes on: `EventLoop::relieve_pressure`).
+    stop_for_pressure: bool,
 }
 
 impl DecodeCtx<'_> {
@@ -1073,6 +1170,9 @@ impl DecodeCtx<'_> {
                     // sent counts; its queued replies still go out first.
                     if !broker.has_connection(id) {
                         return data.len();
+                    }
+                    if self.stop_for_pressure && broker.has_output_pressure() {
+                        return pos;
                     }
                 }
                 Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
