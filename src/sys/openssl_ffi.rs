@@ -1,6 +1,7 @@
-//! The two OpenSSL calls mosquitto makes that the `openssl` crate does not
+//! The OpenSSL calls mosquitto makes that the `openssl` crate does not
 //! wrap: `X509_NAME_print_ex` (the subject that `use_subject_as_username`
-//! makes the username) and `SSL_CTX_use_psk_identity_hint` (`psk_hint`).
+//! makes the username), `SSL_CTX_use_psk_identity_hint` (`psk_hint`) and
+//! `SSL_CTX_set_dh_auto` (DHE groups sized by OpenSSL).
 //! Both link against the libcrypto/libssl that `openssl-sys` already links.
 
 #![allow(unsafe_code)]
@@ -63,6 +64,15 @@ pub fn name_rfc2253(name: &X509NameRef) -> Option<String> {
         }
         String::from_utf8(bytes).ok()
     }
+}
+
+/// `SSL_CTX_set_dh_auto(ctx, 1)`: OpenSSL picks the DHE group to match the
+/// certificate's strength, as it does for mosquitto's listeners (this wins
+/// over a `dhparamfile`).
+pub fn set_dh_auto(ctx: &mut SslContextBuilder) -> bool {
+    // SAFETY: `ctx` is a live SSL_CTX owned by the builder; the call only
+    // sets a flag on it.
+    unsafe { openssl_sys::SSL_CTX_set_dh_auto(ctx.as_ptr(), 1) == 1 }
 }
 
 /// `SSL_CTX_use_psk_identity_hint`. `false` if OpenSSL refuses the hint (it

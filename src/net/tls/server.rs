@@ -116,11 +116,13 @@ pub(super) fn psk_identity_index() -> Result<Index<Ssl, Vec<u8>>, TlsConfigError
 fn new_context(tls: &TlsSettings, port: u16) -> Result<SslContextBuilder, TlsConfigError> {
     let mut b = SslContext::builder(SslMethod::tls_server())
         .map_err(|e| TlsConfigError::with_openssl("Error: Unable to create TLS context.", &e))?;
+    // Without tls_version, Debian's mosquitto 2.0.11 refuses SSLv3 and TLS
+    // 1.0 only: TLS 1.1 is then up to OpenSSL's security level.
     let old = SslOptions::NO_SSLV3 | SslOptions::NO_TLSV1;
     let versions = match tls.tls_version.as_deref() {
-        None | Some("tlsv1.2") => old | SslOptions::NO_TLSV1_1,
+        None | Some("tlsv1.1") => old,
+        Some("tlsv1.2") => old | SslOptions::NO_TLSV1_1,
         Some("tlsv1.3") => old | SslOptions::NO_TLSV1_1 | SslOptions::NO_TLSV1_2,
-        Some("tlsv1.1") => old,
         Some(other) => {
             return Err(TlsConfigError::new(format!(
                 "Error: Unsupported tls_version \"{other}\"."
@@ -139,23 +141,28 @@ fn new_context(tls: &TlsSettings, port: u16) -> Result<SslContextBuilder, TlsCon
     // certificate has been asked for.
     b.set_session_id_context(format!("mosquitto-{port}").as_bytes())
         .map_err(|e| TlsConfigError::with_openssl("Error: Unable to create TLS context.", &e))?;
+    // mosquitto logs no OpenSSL lines for these two.
     let ciphers = tls.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS);
-    b.set_cipher_list(ciphers).map_err(|e| {
-        TlsConfigError::with_openssl(
-            format!("Error: Unable to set TLS ciphers. Check cipher list \"{ciphers}\"."),
-            &e,
-        )
+    b.set_cipher_list(ciphers).map_err(|_| {
+        TlsConfigError::new(format!(
+            "Error: Unable to set TLS ciphers. Check cipher list \"{ciphers}\"."
+        ))
     })?;
     if let Some(list) = &tls.ciphers_tls13 {
-        b.set_ciphersuites(list).map_err(|e| {
-            TlsConfigError::with_openssl(
-                format!(
-                    "Error: Unable to set TLS 1.3 ciphersuites. Check cipher_tls13 list \"{list}\"."
-                ),
-                &e,
-            )
+        b.set_ciphersuites(list).map_err(|_| {
+            TlsConfigError::new(format!(
+                "Error: Unable to set TLS 1.3 ciphersuites. Check cipher_tls13 list \"{list}\"."
+            ))
         })?;
     }
+    if !crate::sys::openssl_ffi::set_dh_auto(&mut b) {
+        return Err(TlsConfigError::with_openssl(
+            "Error: Unable to create TLS context.",
+            &openssl::error::ErrorStack::get(),
+        ));
+    }
+    // The file is still read and must be acceptable to OpenSSL (a 1024-bit
+    // group is too small), though the automatic group is the one used.
     if let Some(path) = &tls.dhparamfile {
         let error = || TlsConfigError::new(format!("Error loading dhparamfile \"{path}\"."));
         let pem = std::fs::read(path).map_err(|_| error())?;

@@ -665,10 +665,8 @@ fn bad_cipher_lists_and_versions_are_refused_as_mosquitto_refuses_them() {
         lines[0],
         "Error: Unable to set TLS ciphers. Check cipher list \"NOT-A-CIPHER\"."
     );
-    assert_eq!(
-        lines[1],
-        "OpenSSL Error[0]: error:0A0000B9:SSL routines::no cipher match"
-    );
+    // mosquitto prints no OpenSSL lines here.
+    assert_eq!(lines.len(), 1, "{lines:?}");
     let lines = config_error(&TlsSettings {
         ciphers_tls13: Some("TLS_NOPE".into()),
         ..pki.settings()
