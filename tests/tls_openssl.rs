@@ -3,8 +3,8 @@
 //! v1), v3 with and without subjectAltName, self-signed CA:TRUE
 //! certificates, EC and RSA keys in PKCS#8 and traditional form, chains,
 //! CRLs with and without a crlnumber, capath with and without `openssl
-//! rehash`, TLS-PSK, cipher and version settings, encrypted keys, and
-//! bridges both ways. Each case runs against Debian's mosquitto 2.0.11 and
+//! rehash`, TLS-PSK, cipher and version settings, encrypted keys (with and
+//! without a terminal), start-up errors, and bridges both ways. Each case runs against Debian's mosquitto 2.0.11 and
 //! culex with the same files and the same config, and asserts that
 //! mosquitto gives the expected outcome and culex the same one. Every
 //! mismatch of a test is listed before it fails.
@@ -1806,6 +1806,104 @@ fn start_up(program: &str, config: &str, pki: &Pki, stdin: &[u8]) -> (String, Ve
 
 const RUNS_TLS: &str = "runs; TLS client accepted, plain MQTT refused";
 
+/// Starts `program` on `config` with a terminal (a pty from script(1)),
+/// answers `answer` to a passphrase prompt on it: "prompt PROMPT, then
+/// runs; TLS client ..." or "... then exit N: Error line". The broker writes
+/// its pid to `{dir}/broker.pid` (`pid_file`) to be stopped.
+fn start_on_terminal(program: &str, config: &str, pki: &Pki, answer: &str) -> String {
+    require("script");
+    let dir = tempfile::tempdir().expect("tempdir");
+    world_readable(dir.path());
+    pki.world_readable();
+    let port = free_port();
+    let pid_file = dir.path().join("broker.pid");
+    let text = format!(
+        "pid_file {}\n{}",
+        pid_file.display(),
+        config
+            .replace("{port}", &port.to_string())
+            .replace("{pki}", &pki.dir().display().to_string())
+    );
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, text).expect("write config");
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("exec {program} -c {}", conf.display()),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).replace('\r', "");
+            sink.lock().expect("lock").push_str(&text);
+        }
+    });
+    let seen = || screen.lock().expect("lock").clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut answered = false;
+    let mut exit = None;
+    while Instant::now() < deadline {
+        let text = seen();
+        if !answered && text.contains("pass phrase") {
+            // Let it turn echo off and wait for input.
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = stdin.write_all(format!("{answer}\n").as_bytes());
+            let _ = stdin.flush();
+            answered = true;
+        }
+        if running(&text) {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            exit = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let text = seen();
+    let prompt = text
+        .lines()
+        .find(|l| l.contains("pass phrase"))
+        .map_or("(none)".to_string(), |l| l.trim().to_string());
+    let outcome = match exit {
+        Some(status) => {
+            let error = text
+                .lines()
+                .map(strip_timestamp)
+                .find(|l| l.starts_with("Error"))
+                .unwrap_or("(no Error line)")
+                .to_string();
+            format!("exit {}: {error}", status.code().unwrap_or(-1))
+        }
+        None if running(&text) => {
+            let tls = publish(port, &strs(&ca(pki, "ca.crt")));
+            format!("runs; TLS client {tls}")
+        }
+        None => format!("neither ran nor exited: {text}"),
+    };
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    format!("prompt {prompt:?}, then {outcome}")
+}
+
 #[test]
 fn start_up_with_encrypted_keys_and_bad_tls_settings() {
     let pki = man_page_pki();
@@ -2022,6 +2120,57 @@ fn start_up_with_encrypted_keys_and_bad_tls_settings() {
         c.expect(case, outcome, want);
         let openssl = got.into_iter().map(|(n, o)| (n, o.1)).collect();
         c.same(&format!("{case}: OpenSSL's lines"), openssl);
+    }
+    c.finish();
+}
+
+#[test]
+fn an_encrypted_key_asks_for_its_passphrase_on_a_terminal() {
+    let pki = man_page_pki();
+    pki.openssl(&[
+        "pkey",
+        "-in",
+        "server.key",
+        "-aes256",
+        "-passout",
+        "pass:x",
+        "-out",
+        "enc.key",
+    ]);
+    assert!(
+        pki.read("enc.key")
+            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    );
+    let p = pki.dir().display().to_string();
+    let config = "listener {port} 127.0.0.1\nallow_anonymous true\n\
+                  certfile {pki}/server.crt\nkeyfile {pki}/enc.key\n";
+    let mut c = Compare::default();
+    for (answer, want) in [
+        (
+            "x",
+            "prompt \"Enter PEM pass phrase:\", then runs; TLS client accepted".to_string(),
+        ),
+        (
+            "wrong",
+            format!(
+                "prompt \"Enter PEM pass phrase:\", then exit 1: Error: Unable to load server key file \"{p}/enc.key\". Check keyfile."
+            ),
+        ),
+    ] {
+        let got = programs()
+            .into_iter()
+            .map(|(name, program)| {
+                (
+                    name.to_string(),
+                    start_on_terminal(program, config, &pki, answer),
+                )
+            })
+            .collect();
+        c.expect(
+            &format!("the passphrase {answer:?} typed on the terminal"),
+            got,
+            want,
+        );
     }
     c.finish();
 }
