@@ -85,6 +85,15 @@ pub struct TlsSettings {
     pub require_certificate: bool,
     pub use_identity_as_username: bool,
     pub use_subject_as_username: bool,
+    /// `tls_engine`: an OpenSSL engine made the default for everything.
+    pub tls_engine: Option<String>,
+    /// `tls_keyform engine`: `keyfile` is a key id the engine loads.
+    pub keyform_engine: bool,
+    /// `tls_engine_kpass_sha1`: the key's password for the engine.
+    pub tls_engine_kpass_sha1: Option<String>,
+    /// 2.1 `disable_client_cert_date_checks`: expired or not yet valid
+    /// client certificates are accepted.
+    pub disable_client_cert_date_checks: bool,
 }
 
 /// One listener, in the order mosquitto opens them.

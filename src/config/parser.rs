@@ -742,16 +742,22 @@ impl Parser {
                 self.cur_listener().l.tls.use_subject_as_username = parse_bool(tok, name)?
             }
             "tls_keyform" => match tok.word() {
-                Some(b"pem") => {}
-                Some(b"engine") => {
-                    return Err(refuse(
-                        "tls_keyform engine",
-                        "OpenSSL engines are not supported by culex yet",
-                    ));
-                }
+                Some(b"pem") => self.cur_listener().l.tls.keyform_engine = false,
+                Some(b"engine") => self.cur_listener().l.tls.keyform_engine = true,
                 Some(w) => return Err(format!("Error: Invalid tls_keyform value ({}).", lossy(w))),
                 None => return Err(empty(name)),
             },
+            "tls_engine" => {
+                let v = parse_string(tok, name, &self.cur_listener().l.tls.tls_engine)?;
+                self.cur_listener().l.tls.tls_engine = Some(v);
+            }
+            "tls_engine_kpass_sha1" => {
+                let v = parse_string(tok, name, &self.cur_listener().l.tls.tls_engine_kpass_sha1)?;
+                self.cur_listener().l.tls.tls_engine_kpass_sha1 = Some(v);
+            }
+            "disable_client_cert_date_checks" => {
+                self.cur_listener().l.tls.disable_client_cert_date_checks = parse_bool(tok, name)?
+            }
             "use_username_as_clientid" => {
                 self.cur_listener().l.use_username_as_clientid = parse_bool(tok, name)?
             }

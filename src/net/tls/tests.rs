@@ -870,3 +870,33 @@ fn a_reload_picks_up_a_new_certificate() {
     let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
     assert!(out.client.is_err());
 }
+
+#[test]
+fn disable_client_cert_date_checks_accepts_an_expired_certificate_only() {
+    let pki = Pki::new();
+    let key = KeyPair::generate().unwrap();
+    let keyfile = pki.write("old.key", &key.serialize_pem());
+    let expired = pki.write("old.pem", &pki.ca.expired_client(&key));
+    let settings = TlsSettings {
+        disable_client_cert_date_checks: true,
+        ..pki.mtls_settings()
+    };
+    let mut server = layer(&settings);
+    let mut c = client(ClientOpts {
+        cert: Some((expired, keyfile.clone())),
+        ..trusting(&pki)
+    });
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert_eq!(out.server, Ok(()));
+    assert_eq!(out.up, CONNECT);
+    // Another CA is still refused.
+    let other = Ca::new("another CA");
+    let rogue = pki.write("rogue.pem", &other.client(&key, "client1", 9));
+    let mut server = layer(&settings);
+    let mut c = client(ClientOpts {
+        cert: Some((rogue, keyfile)),
+        ..trusting(&pki)
+    });
+    let out = shuttle(&mut c, &mut server, CONNECT, usize::MAX);
+    assert!(tls_error(&out.server).contains("certificate verify failed"));
+}
