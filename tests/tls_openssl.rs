@@ -2260,3 +2260,108 @@ fn engine_outcome(program: &str, config: &str, pki: &Pki) -> String {
         }
     }
 }
+
+/// `bridge_require_ocsp`: the remote is `openssl s_server` stapling an
+/// OCSP response made by `openssl ocsp` (good, revoked) or none at all. The
+/// bridge's CONNECT reaching s_server shows the handshake was accepted.
+#[test]
+fn bridge_require_ocsp_needs_a_good_stapled_response() {
+    let pki = man_page_pki();
+    let serial = pki.openssl(&["x509", "-in", "server.crt", "-noout", "-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=").to_string();
+    pki.write(
+        "good.idx",
+        format!("V\t301231235959Z\t\t{serial}\tunknown\t/CN=127.0.0.1\n"),
+    );
+    pki.write(
+        "revoked.idx",
+        format!("R\t301231235959Z\t240101000000Z\t{serial}\tunknown\t/CN=127.0.0.1\n"),
+    );
+    for kind in ["good", "revoked"] {
+        let (idx, der) = (format!("{kind}.idx"), format!("{kind}.der"));
+        pki.openssl(&[
+            "ocsp",
+            "-index",
+            &idx,
+            "-rsigner",
+            "ca.crt",
+            "-rkey",
+            "ca.key",
+            "-CA",
+            "ca.crt",
+            "-issuer",
+            "ca.crt",
+            "-cert",
+            "server.crt",
+            "-respout",
+            &der,
+            "-ndays",
+            "1",
+        ]);
+    }
+    pki.world_readable();
+    let mut c = Compare::default();
+    for (case, staple, want) in [
+        ("a good stapled response", Some("good.der"), true),
+        ("a revoked certificate", Some("revoked.der"), false),
+        ("no stapled response", None, false),
+    ] {
+        let got = programs()
+            .into_iter()
+            .map(|(name, program)| {
+                (
+                    name.to_string(),
+                    ocsp_bridge_connects(program, &pki, staple),
+                )
+            })
+            .collect();
+        c.expect(case, got, want);
+    }
+    c.finish();
+}
+
+/// Whether `program`, bridging with `bridge_require_ocsp true` to an
+/// s_server that staples `staple`, gets as far as sending its CONNECT.
+fn ocsp_bridge_connects(program: &str, pki: &Pki, staple: Option<&str>) -> bool {
+    let port = free_port();
+    let out = pki.dir().join(format!("s_server-{port}.out"));
+    let port_s = port.to_string();
+    let mut args = vec![
+        "s_server",
+        "-accept",
+        &port_s,
+        "-cert",
+        "server.crt",
+        "-key",
+        "server.key",
+    ];
+    if let Some(der) = staple {
+        args.extend(["-status_file", der]);
+    }
+    let mut server = Command::new("openssl")
+        .args(&args)
+        .current_dir(pki.dir())
+        // Its stdin stays open: on EOF s_server would stop serving.
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&out).expect("s_server output"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let config = format!(
+        "listener {{port}} 127.0.0.1\nallow_anonymous true\nconnection b\n\
+         address 127.0.0.1:{port}\ntopic # out\nbridge_cafile {{pki}}/ca.crt\n\
+         bridge_require_ocsp true\nrestart_timeout 1\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let broker = launch(program, &config, pki, b"");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut connected = false;
+    while Instant::now() < deadline && !connected {
+        std::thread::sleep(Duration::from_millis(100));
+        connected = std::fs::read(&out).is_ok_and(|b| b.windows(4).any(|w| w == b"MQTT"));
+    }
+    drop(broker);
+    let _ = server.kill();
+    let _ = server.wait();
+    connected
+}
