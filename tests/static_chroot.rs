@@ -357,3 +357,147 @@ fn host_name_bind_address_comes_from_etc_hosts_or_fails_clearly() {
     assert!(ok, "{err}\n{}", broker.log_text());
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log_text());
 }
+
+/// OpenSSL is linked into the static binary: in the image layout (no
+/// /usr/lib/ssl, no openssl.cnf, no libssl) it serves TLS with the man
+/// page's v1 certificate and TLS-PSK, as the image's mosquitto would.
+#[test]
+fn static_binary_serves_tls_and_psk_with_its_own_openssl() {
+    require_root();
+    common::require("openssl");
+    let (tls_port, psk_port) = (free_port(), free_port());
+    let root = image_root(&format!(
+        "listener {tls_port} 127.0.0.1\n\
+         certfile /mosquitto/config/certs/server.crt\n\
+         keyfile /mosquitto/config/certs/server.key\n\
+         listener {psk_port} 127.0.0.1\n\
+         psk_hint culex\n\
+         use_identity_as_username true\n\
+         psk_file /mosquitto/config/psk"
+    ));
+    let r = root.path();
+    let certs = r.join("mosquitto/config/certs");
+    std::fs::create_dir_all(&certs).expect("mkdir certs");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&certs)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    // mosquitto-tls(7), non-interactive; the server certificate is X.509 v1.
+    openssl(&[
+        "req",
+        "-new",
+        "-x509",
+        "-days",
+        "365",
+        "-extensions",
+        "v3_ca",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=image CA",
+    ]);
+    openssl(&["genrsa", "-out", "server.key", "2048"]);
+    openssl(&[
+        "req",
+        "-out",
+        "server.csr",
+        "-key",
+        "server.key",
+        "-new",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "365",
+    ]);
+    std::fs::write(r.join("mosquitto/config/psk"), "sensor1:c0ffee42\n").expect("psk file");
+    for p in ["mosquitto/config/certs", "mosquitto/config/psk"] {
+        chown(&r.join(p), UID);
+    }
+    for f in std::fs::read_dir(&certs).expect("certs") {
+        chown(&f.expect("entry").path(), UID);
+    }
+    let ca = certs.join("ca.crt").display().to_string();
+
+    let mut broker = Jail::start(r);
+    broker.wait_port(tls_port);
+    broker.wait_port(psk_port);
+    let tls = tls_port.to_string();
+    let out = run_client(
+        "mosquitto_pub",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &tls,
+            "--cafile",
+            &ca,
+            "-u",
+            "alice",
+            "-P",
+            "secret",
+            "-q",
+            "1",
+            "-t",
+            "image/tls",
+            "-m",
+            "over tls",
+        ],
+        CLIENT_WAIT,
+    );
+    assert!(
+        out.status.success(),
+        "TLS publish: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        broker.log_text()
+    );
+    let psk = psk_port.to_string();
+    let out = run_client(
+        "mosquitto_pub",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &psk,
+            "--psk",
+            "c0ffee42",
+            "--psk-identity",
+            "sensor1",
+            "-q",
+            "1",
+            "-t",
+            "image/psk",
+            "-m",
+            "over psk",
+        ],
+        CLIENT_WAIT,
+    );
+    assert!(
+        out.status.success(),
+        "PSK publish: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        broker.log_text()
+    );
+    let log = broker.log_text();
+    assert!(log.contains(" as "), "{log}");
+    assert_eq!(broker.terminate().code(), Some(0), "{log}");
+}
