@@ -434,3 +434,75 @@ fn a_full_disk_keeps_the_old_file_and_the_broker_running() {
     let got = retained_snapshot(b.port);
     assert_eq!(got.len(), sample_retained().len() + 3);
 }
+
+/// Issue 16, point 8: with `autosave_on_changes true` and
+/// `autosave_interval 1`, every QoS 1 message the publisher saw acknowledged
+/// before a `kill -9` is delivered after the restart (culex used to save at
+/// the end of the turn, after the PUBACKs had left).
+#[test]
+fn autosave_on_changes_saves_before_the_pubacks_leave() {
+    let conf =
+        format!("{CONF}autosave_on_changes true\nautosave_interval 1\nmax_queued_messages 5000\n");
+    let b = Culex::start(&conf);
+    let mut d = Raw::connect(b.port);
+    resume(&mut d, "durable", ProtocolVersion::V311, None);
+    assert_eq!(d.subscribe(&[("q/#", 1)]), vec![1]);
+    d.shutdown();
+    // 100 in flight at a time; kill -9 once 500 are acknowledged.
+    let mut p = Raw::login(b.port, ProtocolVersion::V311, "pub", None);
+    let publish = |p: &mut Raw, n: u16| {
+        p.send(&Packet::Publish(codec::Publish {
+            dup: false,
+            qos: codec::Qos::AtLeastOnce,
+            retain: false,
+            topic: format!("q/{n}"),
+            packet_id: codec::PacketId::new(n),
+            payload: format!("m{n}").into_bytes(),
+            properties: Default::default(),
+        }));
+    };
+    let mut acked = std::collections::BTreeSet::new();
+    let mut next = 1u16;
+    while next <= 100 {
+        publish(&mut p, next);
+        next += 1;
+    }
+    while acked.len() < 500 {
+        match p.recv() {
+            Some(Packet::Puback(a)) => {
+                acked.insert(a.packet_id.get());
+                if next <= 1000 {
+                    publish(&mut p, next);
+                    next += 1;
+                }
+            }
+            Some(_) => {}
+            None => panic!("no PUBACK after {} acknowledged", acked.len()),
+        }
+    }
+    b.signal("KILL");
+    // PUBACKs already in the socket were acknowledged too.
+    let _ = p.stream.set_read_timeout(Some(Duration::from_millis(300)));
+    while let Some(pk) = p.recv() {
+        if let Packet::Puback(a) = pk {
+            acked.insert(a.packet_id.get());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let db = std::fs::read(b.path("mosquitto.db")).expect("saved");
+    let b2 = Culex::start_with(&conf, &[("mosquitto.db", &db)]);
+    let mut d = Raw::connect(b2.port);
+    assert!(resume(&mut d, "durable", ProtocolVersion::V311, None));
+    let delivered: std::collections::BTreeSet<u16> = drain(&mut d)
+        .iter()
+        .filter_map(|(topic, ..)| topic.strip_prefix("q/")?.parse().ok())
+        .collect();
+    let lost: Vec<u16> = acked.difference(&delivered).copied().collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged messages lost: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(20)]
+    );
+}

@@ -511,8 +511,12 @@ impl EventLoop {
                 self.broker.publish_log(kind, &line, &mut self.actions);
             }
             self.apply_actions();
-            self.flush_dirty();
+            // A save that is due (autosave_on_changes counts this turn's
+            // changes) happens before the turn's PUBACKs, PUBRECs and
+            // SUBACKs leave: what a client was told is stored is on disk
+            // if the process dies right after.
             control.after_turn(&self.broker, now);
+            self.flush_dirty();
             if stop {
                 self.broker.shutdown(Instant::now(), &mut self.actions);
                 self.apply_actions();
