@@ -653,6 +653,22 @@ impl<'a> Loader<'a> {
                 "MSG_STORE chunk at offset {}: store id {} appears twice; the later message wins",
                 self.chunk_at, m.store_id
             ));
+            // A retained entry made from the message being replaced goes
+            // with it: left in place it would name a message of another
+            // topic (or an empty one), and a later RETAIN chunk for this
+            // id would list the id twice (found by fuzz/ persist).
+            let old_topic = std::mem::take(&mut self.out.messages[i].topic);
+            if let Some(&slot) = self.retained_index.get(&old_topic)
+                && self.retained[slot] == Some(m.store_id)
+            {
+                self.warn(format!(
+                    "MSG_STORE chunk at offset {}: retained message {} on {:?} replaced; \
+                     its RETAIN entry is dropped",
+                    self.chunk_at, m.store_id, old_topic
+                ));
+                self.retained[slot] = None;
+                self.retained_index.remove(&old_topic);
+            }
             self.out.messages[i] = m;
         } else {
             self.msg_index.insert(m.store_id, self.out.messages.len());

@@ -988,6 +988,58 @@ fn persist_round_trip_is_lossless() {
     }
 }
 
+/// Found by `fuzz/` (target `persist`): a file storing id 5 twice, under
+/// two topics, with a RETAIN chunk after each. The first retained entry
+/// used to stay, naming the replaced message, so the id was retained
+/// twice and writing was no longer a fixed point.
+#[test]
+fn persist_replaced_retained_message_is_not_retained_twice() {
+    let msg = |topic: &str| StoredMessage {
+        store_id: 5,
+        topic: topic.into(),
+        payload: b"x".to_vec(),
+        qos: 1,
+        retain: true,
+        ..Default::default()
+    };
+    let one = |topic: &str| {
+        write(&DbContents {
+            messages: vec![msg(topic)],
+            retained: vec![5],
+            ..Default::default()
+        })
+    };
+    let (a, b) = (one("a"), one("b"));
+    let mut file = a.clone();
+    let cfg_end = chunks_v6(&b)[0].0 + chunks_v6(&b)[0].1;
+    file.extend_from_slice(&b[cfg_end..]);
+    let (c, warnings) = read(&file).expect("loads");
+    assert_eq!(c.retained, vec![5], "{warnings:?}");
+    assert_eq!(c.messages, vec![msg("b")]);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("its RETAIN entry is dropped")),
+        "{warnings:?}"
+    );
+    let once = write(&c);
+    assert_eq!(write(&read_ok(&once, "rewritten")), once);
+    // Replaced by an empty message under the same topic: nothing retained.
+    let mut empty = one("a");
+    let mut gone = msg("a");
+    gone.payload.clear();
+    let e = write(&DbContents {
+        messages: vec![gone],
+        retained: vec![5],
+        ..Default::default()
+    });
+    empty.extend_from_slice(&e[cfg_end..]);
+    let c = read_ok(&empty, "replaced by an empty message");
+    assert!(c.retained.is_empty(), "{c:?}");
+    let once = write(&c);
+    assert_eq!(write(&read_ok(&once, "rewritten")), once);
+}
+
 #[test]
 fn persist_writer_leaves_out_what_mosquitto_would_not_save() {
     let mut c = rich_contents();
