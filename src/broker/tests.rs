@@ -1499,10 +1499,20 @@ fn retained_catch_up_follows_the_socket_and_loses_nothing() {
     let mut got = payloads(&h.subscribe(1, "rc/#", Qos::AtMostOnce));
     // 10 PUBLISHes (the SUBACK counts from the network layer's next report).
     assert_eq!(got.len(), 10);
-    // rc/30 is replaced, rc/31 cleared before their turn: the new rc/30
-    // goes out at once (live), the old one and rc/31 never.
-    let live = payloads(&h.publish(2, "rc/30", "new", Qos::AtMostOnce, true));
-    h.publish(2, "rc/31", "", Qos::AtMostOnce, true);
+    // Two topics not sent yet (the retained store's walk order is not the
+    // publish order): one is replaced, the other cleared before its turn.
+    // The new value goes out at once (live), the old one and the cleared
+    // one never.
+    let mut waiting = (0..45).filter(|i| !got.contains(&format!("v{i}")));
+    let (replaced, cleared) = (waiting.next().unwrap(), waiting.next().unwrap());
+    let live = payloads(&h.publish(
+        2,
+        &format!("rc/{replaced:02}"),
+        "new",
+        Qos::AtMostOnce,
+        true,
+    ));
+    h.publish(2, &format!("rc/{cleared:02}"), "", Qos::AtMostOnce, true);
     // Not in the catch-up's room: the output is full, the live copy waits
     // for the socket as every QoS 0 message does.
     assert!(live.is_empty());
@@ -1518,20 +1528,25 @@ fn retained_catch_up_follows_the_socket_and_loses_nothing() {
         assert!(rounds < 20);
     }
     let mut want: Vec<String> = (0..45)
-        .filter(|i| *i != 30 && *i != 31)
+        .filter(|i| *i != replaced && *i != cleared)
         .map(|i| format!("v{i}"))
         .collect();
-    // The retained store walk is in topic-tree order, not publish order.
     got.sort();
     want.sort();
     assert_eq!(got, want);
     assert_eq!(
         h.broker.stats.publish_dropped, 2,
-        "only the live rc/30 and rc/31's clearing"
+        "only the live replacement and the clearing"
     );
     // Live messages flow as usual once the catch-up is done.
     assert_eq!(
-        payloads(&h.publish(2, "rc/30", "newer", Qos::AtMostOnce, true)),
+        payloads(&h.publish(
+            2,
+            &format!("rc/{replaced:02}"),
+            "newer",
+            Qos::AtMostOnce,
+            true
+        )),
         vec!["newer"]
     );
 }
