@@ -357,15 +357,22 @@ impl Broker {
         if !self.over_memory_limit(size) || !self.conns.contains_key(&conn) {
             return true;
         }
-        self.out_of_memory(conn, now, out);
+        // mosquitto's read of the packet fails: no DISCONNECT, 5.0 or not.
+        self.close_silently(conn, CloseReason::OutOfMemory, now, out);
         false
     }
 
-    /// mosquitto's answer to a refused allocation: "Client X disconnected
-    /// due to out of memory.", the socket closed without a DISCONNECT (5.0
-    /// clients too), the will published.
+    /// mosquitto's answer to a message it cannot store: "Client X
+    /// disconnected due to out of memory.", a 5.0 client told 0x80
+    /// (unspecified error) first, the will published.
     fn out_of_memory(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
-        self.close_silently(conn, CloseReason::OutOfMemory, now, out);
+        self.disconnect_with(
+            conn,
+            reason::v5::UNSPECIFIED_ERROR,
+            CloseReason::OutOfMemory,
+            now,
+            out,
+        );
     }
 
     /// Whether some connection's output reached `max_queued_messages`

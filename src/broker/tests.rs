@@ -1574,9 +1574,13 @@ fn with_memory_room(room: u64) -> Harness {
     )
 }
 
-fn sends_disconnect(actions: &[Action]) -> bool {
-    actions.iter().any(|a| {
-        matches!(a, Action::Send(_, Outbound::Packet(p)) if matches!(**p, Packet::Disconnect(_)))
+fn disconnect_reason(actions: &[Action]) -> Option<u8> {
+    actions.iter().find_map(|a| match a {
+        Action::Send(_, Outbound::Packet(p)) => match &**p {
+            Packet::Disconnect(d) => Some(d.reason),
+            _ => None,
+        },
+        _ => None,
     })
 }
 
@@ -1599,11 +1603,11 @@ fn memory_limit_refuses_the_message_and_disconnects_only_its_publisher() {
     assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0)]);
     assert_eq!(publishes(&a).len(), 1);
     // The second would take culex over the limit: not taken, not
-    // acknowledged, not delivered; the publisher is closed without a
-    // DISCONNECT (5.0 too, as mosquitto) and its will goes out.
+    // acknowledged, not delivered; the 5.0 publisher is told 0x80 and
+    // closed, as mosquitto does, and its will goes out.
     let a = h.publish(2, "r/2", &big, Qos::AtLeastOnce, true);
     assert!(acks(&a).is_empty());
-    assert!(!sends_disconnect(&a));
+    assert_eq!(disconnect_reason(&a), Some(0x80));
     assert_eq!(closes(&a), vec![2]);
     assert_eq!(
         publishes(&a),
@@ -1630,7 +1634,15 @@ fn memory_limit_counts_the_network_buffers_and_packets_arriving() {
     let mut out = Vec::new();
     assert!(h.broker.packet_arriving(1, 50_000, h.now, &mut out));
     assert!(out.is_empty());
+    h.broker
+        .connection_lost(1, CloseReason::ClosedByPeer, h.now, &mut out);
+    let mut c = connect("v5", ProtocolVersion::V5, true);
+    c.keep_alive = 0;
+    h.connect_with(1, c);
     assert!(!h.broker.packet_arriving(1, 200_000, h.now, &mut out));
+    // Refused from the header: no DISCONNECT, even to 5.0 (mosquitto's
+    // read of the packet fails).
+    assert_eq!(disconnect_reason(&out), None);
     assert_eq!(closes(&out), vec![1]);
     // Output the network layer holds counts too.
     h.broker.set_io_buffered(100_000);

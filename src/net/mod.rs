@@ -677,12 +677,11 @@ impl EventLoop {
             // Decode from the scratch buffer directly unless a partial packet
             // is waiting or layers transform the bytes; keep only the
             // incomplete tail.
+            // (Still counted while decoded: a large PUBLISH exists twice
+            // while it is handled, as the packet read and as the message
+            // made of it, as in mosquitto.)
             let mut input = conn.take_pending();
-            // The carried-over input leaves the total while it is decoded:
-            // a PUBLISH's payload then counts once, as the message it
-            // becomes.
-            conn.reaccount(&mut self.io_buffered);
-            self.broker.set_io_buffered(self.io_buffered);
+            let carried_over = !input.is_empty();
             let mut from_scratch = input.is_empty();
             let mut layer_error = None;
             if conn.layered.is_some() {
@@ -772,9 +771,11 @@ impl EventLoop {
                     input.drain(..consumed);
                     input
                 };
-                // `memory_limit`: the packet begun must fit, or its sender
-                // goes now, before the rest of it is buffered.
-                if let Some(size) = codec::packet_size(&tail)
+                // `memory_limit`: a packet begun in this read must fit, or
+                // its sender goes now, before the rest of it is buffered
+                // (mosquitto allocates the packet from its fixed header).
+                if (consumed > 0 || !carried_over)
+                    && let Some(size) = codec::packet_size(&tail)
                     && !self
                         .broker
                         .packet_arriving(id, size, now, &mut self.actions)
