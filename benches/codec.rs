@@ -43,14 +43,14 @@ fn bench_codec(c: &mut Criterion) {
                 })
             });
             let outgoing = OutgoingPublish {
-                message: Rc::new(Message {
-                    topic: TopicName::new(TOPIC).unwrap(),
-                    payload: vec![0x5a; 64],
+                message: Rc::new(Message::new(
+                    TopicName::new(TOPIC).unwrap(),
+                    vec![0x5a; 64],
                     qos,
-                    retain: false,
-                    properties: Default::default(),
-                    expires_at: None,
-                }),
+                    false,
+                    Default::default(),
+                    None,
+                )),
                 qos,
                 retain: false,
                 dup: false,

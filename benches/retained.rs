@@ -12,31 +12,14 @@ const SITES: usize = 100;
 const DEVICES: usize = 1_000;
 
 fn message(topic: &str) -> SharedMessage {
-    Rc::new(Message {
-        topic: TopicName::new(topic).unwrap(),
-        payload: vec![0x5a; 64],
-        qos: Qos::AtMostOnce,
-        retain: true,
-        properties: Default::default(),
-        expires_at: None,
-    })
-}
-
-trait CloneMessage {
-    fn clone_message(&self) -> Message;
-}
-
-impl CloneMessage for Message {
-    fn clone_message(&self) -> Message {
-        Message {
-            topic: self.topic.clone(),
-            payload: self.payload.clone(),
-            qos: self.qos,
-            retain: self.retain,
-            properties: self.properties.clone(),
-            expires_at: self.expires_at,
-        }
-    }
+    Rc::new(Message::new(
+        TopicName::new(topic).unwrap(),
+        vec![0x5a; 64],
+        Qos::AtMostOnce,
+        true,
+        Default::default(),
+        None,
+    ))
 }
 
 fn topic(i: usize) -> String {
@@ -72,10 +55,14 @@ fn bench_retained(c: &mut Criterion) {
     let empty: Vec<SharedMessage> = fresh
         .iter()
         .map(|m| {
-            Rc::new(Message {
-                payload: Vec::new(),
-                ..(**m).clone_message()
-            })
+            Rc::new(Message::new(
+                m.topic.clone(),
+                Vec::new(),
+                m.qos,
+                m.retain,
+                m.properties.clone(),
+                m.expires_at,
+            ))
         })
         .collect();
     g.bench_function("set/insert_then_clear", |b| {

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod logging;
+pub mod memory;
 pub mod net;
 pub mod persist;
 pub mod sys;

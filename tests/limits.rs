@@ -458,3 +458,174 @@ fn a_retained_catch_up_larger_than_the_output_cap_arrives_whole() {
         pair.culex.log_text()
     );
 }
+
+/// What the clients of one broker saw in the `memory_limit` scenario.
+#[derive(Debug, PartialEq)]
+struct OutOfMemory {
+    /// The flood's connection was closed while it published.
+    flood_closed: bool,
+    /// The codes its messages were acknowledged with before that.
+    ack_codes: Vec<u8>,
+    /// The reason code of the DISCONNECT it got first (5.0).
+    flood_disconnect: Option<u8>,
+    /// The reading subscriber got the flood's will and is still connected.
+    will_delivered: bool,
+    subscriber_alive: bool,
+    /// A later small QoS 1 message is taken.
+    small_publish_ok: bool,
+    /// A PUBLISH whose fixed header announces 20 MB is closed at once.
+    huge_header_closed: bool,
+    /// The log lines for the two refused clients.
+    logged: bool,
+}
+
+/// `memory_limit` 8 MB (issue 16, point 5: accepted but not enforced). A
+/// 5.0 client fills the retained store with 200 kB messages: once the next
+/// one would go over the limit, both brokers refuse it, send DISCONNECT
+/// 0x80 and close, log "Client flood disconnected due to out
+/// of memory.", publish its will, and keep the reading subscriber, the
+/// stored messages and small messages from others. A PUBLISH announcing
+/// 20 MB is refused from its fixed header (no DISCONNECT). culex's RSS stays bounded.
+#[test]
+fn memory_limit_refuses_messages_and_disconnects_their_publisher_as_mosquitto_does() {
+    use std::io::Write;
+    const LIMIT: u64 = 8_000_000;
+    const LEN: usize = 200_000;
+    let pair = common::Pair::start(
+        &format!("listener {{port}} 127.0.0.1\nallow_anonymous true\nmemory_limit {LIMIT}\n"),
+        &[],
+    );
+    let run = |b: &Culex| -> (OutOfMemory, usize, usize, bool, u64) {
+        let base = rss_kb(b.pid());
+        let mut sub = Raw::login(b.port, ProtocolVersion::V5, "watcher", None);
+        sub.subscribe(&[("m/will", 0)]);
+        let mut flood = Raw::connect(b.port);
+        flood.version = ProtocolVersion::V5;
+        let mut connect = common::connect_packet(ProtocolVersion::V5, "flood", None);
+        if let Packet::Connect(c) = &mut connect {
+            c.will = Some(culex::codec::Will {
+                topic: culex::codec::TopicName::new("m/will").unwrap(),
+                payload: b"gone".to_vec(),
+                qos: culex::codec::Qos::AtMostOnce,
+                retain: false,
+                properties: Default::default(),
+            });
+        }
+        flood.send(&connect);
+        assert!(matches!(flood.recv(), Some(Packet::Connack(c)) if c.code == 0));
+        let mut acks = Vec::new();
+        let mut flood_disconnect = None;
+        let mut flood_closed = false;
+        for seq in 0..200u32 {
+            flood.send(&Packet::Publish(culex::codec::Publish {
+                dup: false,
+                qos: culex::codec::Qos::AtLeastOnce,
+                retain: true,
+                topic: format!("m/r/{seq}"),
+                packet_id: culex::codec::PacketId::new(1 + (seq % 60_000) as u16),
+                payload: numbered_payload(seq, LEN),
+                properties: Default::default(),
+            }));
+            match flood.recv() {
+                Some(Packet::Puback(a)) => acks.push(a.reason),
+                Some(Packet::Disconnect(d)) => {
+                    flood_disconnect = Some(d.reason);
+                    flood_closed = flood.recv().is_none();
+                    break;
+                }
+                None => {
+                    flood_closed = true;
+                    break;
+                }
+                Some(other) => panic!("flood got {other:?}"),
+            }
+        }
+        let will = sub.recv();
+        let will_delivered = matches!(&will, Some(Packet::Publish(p)) if p.topic == "m/will" && p.payload == b"gone");
+        sub.send(&Packet::Pingreq);
+        let subscriber_alive = matches!(sub.recv(), Some(Packet::Pingresp));
+        let mut small = Raw::login(b.port, ProtocolVersion::V311, "small", None);
+        let small_publish_ok = small.publish("m/small", b"hi", 1, false) == Some(0);
+        // A PUBLISH announcing 20 MB: refused from its header.
+        let mut huge = Raw::login(b.port, ProtocolVersion::V311, "huge", None);
+        huge.stream
+            .write_all(&[0x30, 0x80, 0xb5, 0xc4, 0x09, 0, 1, b'h'])
+            .unwrap();
+        let huge_header_closed = huge.closed();
+        // What was stored is all there, each message whole.
+        let mut late = Raw::login(b.port, ProtocolVersion::V311, "late", None);
+        late.send(&Packet::Subscribe(culex::codec::Subscribe {
+            packet_id: culex::codec::PacketId::new(1).unwrap(),
+            filters: vec![(
+                culex::codec::TopicFilter::new("m/r/#").unwrap(),
+                culex::codec::SubscriptionOptions::with_qos(culex::codec::Qos::AtMostOnce),
+            )],
+            properties: Default::default(),
+        }));
+        let mut stored = read_numbered(&mut late, LEN, Duration::from_secs(2), Duration::ZERO);
+        stored.sort_unstable();
+        let rss = rss_kb(b.pid()).saturating_sub(base);
+        b.wait_log("Client huge disconnected due to out of memory.");
+        let log = b.log_text();
+        let logged = log.contains("Client flood disconnected due to out of memory.")
+            && log.contains("Client huge disconnected due to out of memory.")
+            && !log.contains("Client watcher disconnected")
+            && !log.contains("Client small disconnected due");
+        let seen = OutOfMemory {
+            flood_closed,
+            ack_codes: {
+                let mut codes = acks.clone();
+                codes.dedup();
+                codes
+            },
+            flood_disconnect,
+            will_delivered,
+            subscriber_alive,
+            small_publish_ok,
+            huge_header_closed,
+            logged,
+        };
+        // What arrived is whole and in order of topics.
+        assert_eq!(stored, (0..stored.len() as u32).collect::<Vec<_>>());
+        let late_refused = log.contains("Client late disconnected due to out of memory.");
+        (seen, acks.len(), stored.len(), late_refused, rss)
+    };
+    let (culex, culex_acked, culex_kept, culex_late_refused, culex_rss) = run(&pair.culex);
+    let (mosquitto, mosq_acked, mosq_kept, mosq_late_refused, mosq_rss) = run(&pair.mosquitto);
+    eprintln!(
+        "memory_limit {LIMIT}: culex took {culex_acked} messages of {LEN} bytes, the late \
+         subscriber got {culex_kept}, +{culex_rss} kB RSS; mosquitto took {mosq_acked}, the \
+         late subscriber got {mosq_kept} (disconnected: {mosq_late_refused}), +{mosq_rss} kB"
+    );
+    assert_eq!(culex, mosquitto);
+    assert_eq!(
+        culex,
+        OutOfMemory {
+            flood_closed: true,
+            // 0x10: nobody subscribed to m/r/#.
+            ack_codes: vec![0x10],
+            // 0x80 unspecified error, then the socket closes.
+            flood_disconnect: Some(0x80),
+            will_delivered: true,
+            subscriber_alive: true,
+            small_publish_ok: true,
+            huge_header_closed: true,
+            logged: true,
+        }
+    );
+    // 8 MB of 200 kB messages: about 40 each (mosquitto counts its whole
+    // heap, culex what its clients make it hold).
+    for acked in [culex_acked, mosq_acked] {
+        assert!((20..=40).contains(&acked), "{acked} taken");
+    }
+    // culex never closes a receiving client: the late subscriber gets every
+    // stored message, paced by its socket. (mosquitto allocates each
+    // retained PUBLISH it sends, and near the limit disconnects the
+    // subscriber "due to out of memory" part-way: a deliberate difference.)
+    assert_eq!(culex_kept, culex_acked, "every stored message is delivered");
+    assert!(!culex_late_refused);
+    assert!(
+        culex_rss < LIMIT / 1024 + 16 * 1024,
+        "culex grew by {culex_rss} kB under memory_limit {LIMIT}"
+    );
+}

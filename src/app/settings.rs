@@ -50,6 +50,7 @@ pub fn broker_settings(config: &Config) -> BrokerSettings {
         connect_timeout: Duration::from_secs(10),
         sys_interval: config.sys_interval,
         global_max_clients: l.global_max_clients,
+        memory_limit: l.memory_limit,
         heap_probe: Some(crate::sys::heap::in_use),
     }
 }

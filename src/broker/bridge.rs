@@ -268,12 +268,12 @@ fn bridge_options(qos: Qos) -> SubscriptionOptions {
 }
 
 fn state_message(topic: TopicName, up: bool) -> Message {
-    Message {
+    Message::new(
         topic,
-        payload: vec![if up { b'1' } else { b'0' }],
-        qos: Qos::AtLeastOnce,
-        retain: true,
-        properties: Default::default(),
-        expires_at: None,
-    }
+        vec![if up { b'1' } else { b'0' }],
+        Qos::AtLeastOnce,
+        true,
+        Default::default(),
+        None,
+    )
 }

@@ -298,18 +298,18 @@ impl Broker {
         // the new CONNECT's will replaces it.
         s.will = connect.will.as_ref().map(|w| {
             Box::new(PendingWill {
-                message: Rc::new(Message {
-                    topic: match &listener.mount_point {
+                message: Rc::new(Message::new(
+                    match &listener.mount_point {
                         Some(mp) => TopicName::new(format!("{mp}{}", w.topic))
                             .unwrap_or_else(|_| w.topic.clone()),
                         None => w.topic.clone(),
                     },
-                    payload: w.payload.clone(),
-                    qos: w.qos,
-                    retain: w.retain,
-                    properties: will_message_properties(&w.properties).into(),
-                    expires_at: None,
-                }),
+                    w.payload.clone(),
+                    w.qos,
+                    w.retain,
+                    will_message_properties(&w.properties).into(),
+                    None,
+                )),
                 delay: w.properties.will_delay_interval.unwrap_or(0),
             })
         });

@@ -210,6 +210,8 @@ pub enum CloseReason {
     ProtocolError,
     PacketTooLarge,
     KeepAliveTimeout,
+    /// Over `memory_limit`: its packet was refused.
+    OutOfMemory,
     TakenOver,
     /// A DISCONNECT packet was received.
     Disconnected,
@@ -225,6 +227,10 @@ pub enum CloseReason {
 pub struct ConnTable {
     slots: Vec<Option<Conn>>,
     len: usize,
+    /// Bytes of the PUBLISHes handed to the network layer since it last
+    /// reported its buffers (`Broker::set_io_buffered`): about what they
+    /// add to its output once encoded, for `memory_limit`.
+    pub unapplied_output: u64,
 }
 
 impl ConnTable {

@@ -277,14 +277,14 @@ impl Broker {
         if let Some(secs) = will.message.properties.message_expiry_interval {
             let mut properties = will.message.properties.to_properties();
             properties.message_expiry_interval = None;
-            will.message = std::rc::Rc::new(crate::codec::Message {
-                topic: will.message.topic.clone(),
-                payload: will.message.payload.clone(),
-                qos: will.message.qos,
-                retain: will.message.retain,
-                properties: properties.into(),
-                expires_at: Some(self.now + std::time::Duration::from_secs(u64::from(secs))),
-            });
+            will.message = std::rc::Rc::new(crate::codec::Message::new(
+                will.message.topic.clone(),
+                will.message.payload.clone(),
+                will.message.qos,
+                will.message.retain,
+                properties.into(),
+                Some(self.now + std::time::Duration::from_secs(u64::from(secs))),
+            ));
         }
         let topic = will.message.topic.as_str();
         let allowed = self.may_write(key, topic);
@@ -513,6 +513,7 @@ fn send_publish(
         }
         None => (None, false),
     };
+    conns.unapplied_output += (d.message.topic.as_str().len() + d.message.payload.len() + 8) as u64;
     let publish = OutgoingPublish {
         message_expiry: d.message.remaining_expiry(now),
         message: d.message,

@@ -128,6 +128,9 @@ pub struct Broker {
     rng: u64,
     /// The last listener: the local side of bridges (see `bridge.rs`).
     bridge_listener: ListenerId,
+    /// The network layer's input and output buffers, as it last reported
+    /// them (`set_io_buffered`), for `memory_limit`.
+    io_buffered: u64,
     pub stats: Stats,
 }
 
@@ -164,6 +167,7 @@ impl Broker {
             pressure: Vec::new(),
             serial: 0,
             rng: seed | 1,
+            io_buffered: 0,
             stats: Stats::default(),
         }
     }
@@ -316,6 +320,59 @@ impl Broker {
         if c.has_retained() {
             self.continue_retained(conn, out);
         }
+    }
+
+    /// The network layer's report of the bytes its connections' buffers
+    /// hold (partial input packets, output not yet written), once it has
+    /// encoded every action it was given.
+    pub fn set_io_buffered(&mut self, bytes: u64) {
+        self.io_buffered = bytes;
+        self.conns.unapplied_output = 0;
+    }
+
+    /// What `memory_limit` is compared with: the messages alive, the
+    /// network layer's buffers, and the PUBLISHes it has not encoded yet.
+    pub fn memory_held(&self) -> u64 {
+        crate::memory::message_bytes() + self.io_buffered + self.conns.unapplied_output
+    }
+
+    /// Whether taking `more` bytes would go over `memory_limit`.
+    fn over_memory_limit(&self, more: usize) -> bool {
+        let limit = self.settings.memory_limit;
+        limit > 0 && self.memory_held().saturating_add(more as u64) > limit
+    }
+
+    /// The network layer is about to buffer a packet of `size` bytes (its
+    /// fixed header has arrived, the rest has not). Over `memory_limit` the
+    /// connection is closed at once, as mosquitto refuses the allocation
+    /// from the header, and `false` is returned.
+    pub fn packet_arriving(
+        &mut self,
+        conn: ConnId,
+        size: usize,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        self.now = now;
+        if !self.over_memory_limit(size) || !self.conns.contains_key(&conn) {
+            return true;
+        }
+        // mosquitto's read of the packet fails: no DISCONNECT, 5.0 or not.
+        self.close_silently(conn, CloseReason::OutOfMemory, now, out);
+        false
+    }
+
+    /// mosquitto's answer to a message it cannot store: "Client X
+    /// disconnected due to out of memory.", a 5.0 client told 0x80
+    /// (unspecified error) first, the will published.
+    fn out_of_memory(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
+        self.disconnect_with(
+            conn,
+            reason::v5::UNSPECIFIED_ERROR,
+            CloseReason::OutOfMemory,
+            now,
+            out,
+        );
     }
 
     /// Whether some connection's output reached `max_queued_messages`
@@ -755,6 +812,9 @@ impl Broker {
             }
             CloseReason::PacketTooLarge => {
                 notice!("Client {client} disconnected due to oversize packet.")
+            }
+            CloseReason::OutOfMemory => {
+                notice!("Client {client} disconnected due to out of memory.")
             }
             CloseReason::KeepAliveTimeout => {
                 notice!("Client {client} has exceeded timeout, disconnecting.")

@@ -224,14 +224,14 @@ impl Broker {
                 .then(|| now + Duration::from_secs((m.expiry_time - now_unix).max(0) as u64));
             messages.insert(
                 store_id,
-                Rc::new(Message {
+                Rc::new(Message::new(
                     topic,
-                    payload: m.payload,
-                    qos: Qos::from_u8(m.qos.min(2)).unwrap_or(Qos::AtMostOnce),
-                    retain: m.retain,
-                    properties: properties.into(),
+                    m.payload,
+                    Qos::from_u8(m.qos.min(2)).unwrap_or(Qos::AtMostOnce),
+                    m.retain,
+                    properties.into(),
                     expires_at,
-                }),
+                )),
             );
         }
         for id in &db.retained {

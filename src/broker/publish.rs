@@ -22,6 +22,17 @@ impl Broker {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        // `memory_limit`: a message that would take culex over it is not
+        // taken, and its publisher is disconnected (mosquitto's allocation
+        // of the payload fails). Stored messages and other clients keep
+        // what they have.
+        if self.over_memory_limit(Message::size_of(
+            p.topic.len(),
+            p.payload.len(),
+            &Default::default(),
+        )) {
+            return self.out_of_memory(conn, now, out);
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -164,14 +175,14 @@ impl Broker {
                 .message_expiry_interval
                 .take()
                 .map(|secs| now + Duration::from_secs(u64::from(secs)));
-            let message = Rc::new(Message {
+            let message = Rc::new(Message::new(
                 topic,
-                payload: p.payload,
-                qos: p.qos,
-                retain: p.retain,
-                properties: properties.into(),
+                p.payload,
+                p.qos,
+                p.retain,
+                properties.into(),
                 expires_at,
-            });
+            ));
             if p.qos == Qos::ExactlyOnce {
                 // Routed at PUBREL, as mosquitto does: no 0x10 on PUBREC.
                 held = Some(message);

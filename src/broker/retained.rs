@@ -169,14 +169,14 @@ mod tests {
     use std::rc::Rc;
 
     fn msg(topic: &str, payload: &str) -> SharedMessage {
-        Rc::new(Message {
-            topic: TopicName::new(topic).unwrap(),
-            payload: payload.as_bytes().to_vec(),
-            qos: Qos::AtMostOnce,
-            retain: true,
-            properties: Default::default(),
-            expires_at: None,
-        })
+        Rc::new(Message::new(
+            TopicName::new(topic).unwrap(),
+            payload.as_bytes().to_vec(),
+            Qos::AtMostOnce,
+            true,
+            Default::default(),
+            None,
+        ))
     }
 
     fn topics(store: &RetainedStore, filter: &str) -> Vec<String> {

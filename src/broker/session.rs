@@ -374,14 +374,14 @@ mod tests {
         Inflight {
             packet_id: PacketId::new(id).unwrap(),
             delivery: Delivery {
-                message: Rc::new(Message {
-                    topic: TopicName::new("t").unwrap(),
-                    payload: Vec::new(),
-                    qos: Qos::AtLeastOnce,
-                    retain: false,
-                    properties: Default::default(),
-                    expires_at: None,
-                }),
+                message: Rc::new(Message::new(
+                    TopicName::new("t").unwrap(),
+                    Vec::new(),
+                    Qos::AtLeastOnce,
+                    false,
+                    Default::default(),
+                    None,
+                )),
                 qos: Qos::AtLeastOnce,
                 retain: false,
                 subscription_id: None,

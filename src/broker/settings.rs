@@ -158,6 +158,9 @@ pub struct BrokerSettings {
     pub sys_interval: u32,
     /// 2.1's `global_max_clients`: sessions, connected or not.
     pub global_max_clients: Option<u32>,
+    /// `memory_limit` in bytes, compared with what `crate::memory` counts;
+    /// 0 = no limit.
+    pub memory_limit: u64,
     /// Reads the heap in use for `$SYS/broker/heap/*` (injected so the core
     /// stays free of system calls; `None` leaves the topics out).
     pub heap_probe: Option<fn() -> Option<u64>>,
@@ -183,6 +186,7 @@ impl Default for BrokerSettings {
             connect_timeout: Duration::from_secs(10),
             sys_interval: 0,
             global_max_clients: None,
+            memory_limit: 0,
             heap_probe: None,
         }
     }

@@ -219,14 +219,14 @@ impl Broker {
         let Ok(topic) = TopicName::new(topic) else {
             return;
         };
-        let message = Rc::new(Message {
+        let message = Rc::new(Message::new(
             topic,
-            payload: line.as_bytes().to_vec(),
-            qos: Qos::ExactlyOnce,
-            retain: false,
-            properties: Default::default(),
-            expires_at: Some(self.now + std::time::Duration::from_secs(20)),
-        });
+            line.as_bytes().to_vec(),
+            Qos::ExactlyOnce,
+            false,
+            Default::default(),
+            Some(self.now + std::time::Duration::from_secs(20)),
+        ));
         self.route(&message, None, out);
     }
 
@@ -234,14 +234,14 @@ impl Broker {
         let Ok(topic) = TopicName::new(topic) else {
             return;
         };
-        let message = Rc::new(Message {
+        let message = Rc::new(Message::new(
             topic,
-            payload: value.into_bytes(),
-            qos: Qos::ExactlyOnce,
-            retain: true,
-            properties: Default::default(),
-            expires_at: None,
-        });
+            value.into_bytes(),
+            Qos::ExactlyOnce,
+            true,
+            Default::default(),
+            None,
+        ));
         self.retained.set(message.clone());
         self.route(&message, None, out);
     }

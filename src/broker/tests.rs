@@ -1576,3 +1576,140 @@ fn retained_catch_up_is_paced_by_bytes_and_ends_with_the_connection() {
     h.lost(1);
     assert!(h.output_pending(1, 0, 0).is_empty());
 }
+
+/// A harness whose `memory_limit` leaves `room` bytes above what this
+/// thread's messages hold now.
+fn with_memory_room(room: u64) -> Harness {
+    Harness::with(
+        BrokerSettings {
+            memory_limit: crate::memory::message_bytes() + room,
+            ..BrokerSettings::default()
+        },
+        anonymous(),
+    )
+}
+
+fn disconnect_reason(actions: &[Action]) -> Option<u8> {
+    actions.iter().find_map(|a| match a {
+        Action::Send(_, Outbound::Packet(p)) => match &**p {
+            Packet::Disconnect(d) => Some(d.reason),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+#[test]
+fn memory_limit_refuses_the_message_and_disconnects_only_its_publisher() {
+    let mut h = with_memory_room(8_000);
+    h.connect(1, "sub", true);
+    h.subscribe(1, "r/#", Qos::AtMostOnce);
+    let mut c = connect("pub", ProtocolVersion::V5, true);
+    c.will = Some(Will {
+        topic: TopicName::new("r/will").unwrap(),
+        payload: b"gone".to_vec(),
+        qos: Qos::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    h.connect_with(2, c);
+    let big = "x".repeat(3_000);
+    let a = h.publish(2, "r/1", &big, Qos::AtLeastOnce, true);
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0)]);
+    assert_eq!(publishes(&a).len(), 1);
+    // The second would take culex over the limit: not taken, not
+    // acknowledged, not delivered; the 5.0 publisher is told 0x80 and
+    // closed, as mosquitto does, and its will goes out.
+    let a = h.publish(2, "r/2", &big, Qos::AtLeastOnce, true);
+    assert!(acks(&a).is_empty());
+    assert_eq!(disconnect_reason(&a), Some(0x80));
+    assert_eq!(closes(&a), vec![2]);
+    assert_eq!(
+        publishes(&a),
+        vec![(1, "r/will".into(), "gone".into(), 0, false, None)]
+    );
+    assert!(!h.broker.has_connection(2));
+    // The subscriber stays, and the stored message is kept.
+    assert!(h.broker.has_connection(1));
+    assert!(h.broker.retained().get("r/1").is_some());
+    assert!(h.broker.retained().get("r/2").is_none());
+    // A message that fits is still taken from another client.
+    h.connect(3, "small", true);
+    let a = h.publish(3, "r/3", "hi", Qos::AtLeastOnce, false);
+    assert_eq!(acks(&a), vec![(AckKind::Puback, 7, 0)]);
+}
+
+#[test]
+fn memory_limit_counts_the_network_buffers_and_packets_arriving() {
+    let mut h = with_memory_room(100_000);
+    h.connect(1, "pub", true);
+    h.connect(2, "other", true);
+    // A partial packet that fits may be buffered; one that does not closes
+    // its connection from the fixed header.
+    let mut out = Vec::new();
+    assert!(h.broker.packet_arriving(1, 50_000, h.now, &mut out));
+    assert!(out.is_empty());
+    h.broker
+        .connection_lost(1, CloseReason::ClosedByPeer, h.now, &mut out);
+    let mut c = connect("v5", ProtocolVersion::V5, true);
+    c.keep_alive = 0;
+    h.connect_with(1, c);
+    assert!(!h.broker.packet_arriving(1, 200_000, h.now, &mut out));
+    // Refused from the header: no DISCONNECT, even to 5.0 (mosquitto's
+    // read of the packet fails).
+    assert_eq!(disconnect_reason(&out), None);
+    assert_eq!(closes(&out), vec![1]);
+    // Output the network layer holds counts too.
+    h.broker.set_io_buffered(100_000);
+    let a = h.publish(2, "t", "hi", Qos::AtMostOnce, false);
+    assert_eq!(closes(&a), vec![2]);
+    h.broker.set_io_buffered(0);
+    h.connect(3, "later", true);
+    let a = h.publish(3, "t", "hi", Qos::AtLeastOnce, false);
+    assert_eq!(acks(&a).len(), 1);
+    assert!(closes(&a).is_empty());
+}
+
+#[test]
+fn memory_limit_0_is_no_limit() {
+    let mut h = Harness::new();
+    h.connect(1, "pub", true);
+    let mut out = Vec::new();
+    assert!(h.broker.packet_arriving(1, usize::MAX / 2, h.now, &mut out));
+    h.broker.set_io_buffered(u64::MAX / 4);
+    let a = h.publish(1, "t", "hi", Qos::AtLeastOnce, false);
+    assert_eq!(acks(&a).len(), 1);
+    assert!(closes(&a).is_empty());
+}
+
+#[test]
+fn a_message_queued_for_many_sessions_counts_once() {
+    let mut h = Harness::new();
+    for i in 0..50 {
+        h.connect(i, &format!("s{i}"), false);
+        h.subscribe(i, "q", Qos::AtLeastOnce);
+        h.lost(i);
+    }
+    h.connect(100, "pub", true);
+    let before = h.broker.memory_held();
+    h.publish(100, "q", &"x".repeat(10_000), Qos::AtLeastOnce, false);
+    let added = h.broker.memory_held() - before;
+    // 50 queues share one 10 kB message.
+    assert!((10_000..20_000).contains(&added), "{added}");
+}
+
+#[test]
+fn outgoing_publishes_count_until_the_network_layer_reports() {
+    let mut h = Harness::new();
+    h.connect(1, "sub", true);
+    h.subscribe(1, "t", Qos::AtMostOnce);
+    h.connect(2, "pub", true);
+    let before = h.broker.memory_held();
+    let a = h.publish(2, "t", &"x".repeat(10_000), Qos::AtMostOnce, false);
+    assert_eq!(publishes(&a).len(), 1);
+    // The message (still referenced by the action) and its PUBLISH to come.
+    assert!(h.broker.memory_held() >= before + 20_000);
+    drop(a);
+    h.broker.set_io_buffered(0);
+    assert!(h.broker.memory_held() < before + 1_000);
+}

@@ -169,6 +169,16 @@ fn check_first_byte(
     }
 }
 
+/// The whole size of the packet starting at the front of `buf`, once its
+/// fixed header is there (`None` before, or if the length is malformed:
+/// `decode` reports that).
+pub fn packet_size(buf: &[u8]) -> Option<usize> {
+    match read_varint(buf.get(1..)?) {
+        Varint::Value(v, n) => Some(1 + n + v as usize),
+        Varint::Incomplete | Varint::Malformed => None,
+    }
+}
+
 /// Decodes one packet from the front of `buf`.
 ///
 /// `Ok(None)`: more bytes are needed. `version`: `None` until the

@@ -16,7 +16,7 @@ mod props_codec;
 mod tests;
 mod wire;
 
-pub use decode::{DecodeError, decode};
+pub use decode::{DecodeError, decode, packet_size};
 pub use encode::{encode, encode_publish, publish_wire_size};
 pub use packet::*;
 pub use properties::{MessageProperties, Properties};

@@ -274,9 +274,43 @@ pub struct Message {
     /// 5.0 message expiry: when the message stops being delivered. Each
     /// delivery carries the remaining seconds [MQTT-3.3.2-6].
     pub expires_at: Option<Instant>,
+    /// Its bytes in `memory_limit`'s running total while it lives.
+    held: crate::memory::Held,
 }
 
 impl Message {
+    /// A message, counted in `crate::memory` until it is dropped.
+    pub fn new(
+        topic: TopicName,
+        payload: Vec<u8>,
+        qos: Qos,
+        retain: bool,
+        properties: MessageProperties,
+        expires_at: Option<Instant>,
+    ) -> Message {
+        let bytes = Message::size_of(topic.as_str().len(), payload.len(), &properties);
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            held: crate::memory::Held::new(bytes),
+        }
+    }
+
+    /// What a message of this topic, payload and properties holds: the
+    /// bytes themselves plus the structure and its `Rc`.
+    pub fn size_of(topic: usize, payload: usize, properties: &MessageProperties) -> usize {
+        std::mem::size_of::<Message>() + 16 + topic + payload + properties.heap_size()
+    }
+
+    /// The bytes it counts in `memory_limit`'s total.
+    pub fn held_bytes(&self) -> usize {
+        self.held.bytes() as usize
+    }
+
     /// Seconds left before expiry, rounded up; `Some(0)` means expired.
     pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
         let at = self.expires_at?;

@@ -164,6 +164,26 @@ impl MessageProperties {
         }
     }
 
+    /// Heap bytes they hold (the box and its strings), roughly.
+    pub fn heap_size(&self) -> usize {
+        let Some(p) = &self.0 else {
+            return 0;
+        };
+        let strings = [&p.content_type, &p.response_topic]
+            .into_iter()
+            .map(|s| s.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        let users = p
+            .user_properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + std::mem::size_of::<(String, String)>())
+            .sum::<usize>();
+        std::mem::size_of::<Properties>()
+            + strings
+            + p.correlation_data.as_ref().map_or(0, Vec::len)
+            + users
+    }
+
     /// An owned copy to modify.
     pub fn to_properties(&self) -> Properties {
         (**self).clone()

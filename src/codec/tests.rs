@@ -574,14 +574,14 @@ fn codec_known_encodings() {
 }
 
 fn message(properties: Properties) -> SharedMessage {
-    Rc::new(Message {
-        topic: TopicName::new("a/b").unwrap(),
-        payload: b"hi".to_vec(),
-        qos: Qos::ExactlyOnce,
-        retain: false,
-        properties: properties.into(),
-        expires_at: None,
-    })
+    Rc::new(Message::new(
+        TopicName::new("a/b").unwrap(),
+        b"hi".to_vec(),
+        Qos::ExactlyOnce,
+        false,
+        properties.into(),
+        None,
+    ))
 }
 
 fn outgoing(msg: SharedMessage) -> OutgoingPublish {
@@ -686,27 +686,19 @@ fn codec_encode_publish_exact_bytes() {
     }
 
     // Large payloads need a multi-byte remaining length.
-    let big = Rc::new(Message {
-        payload: vec![7; 200_000],
-        ..(*message(Properties::default())).clone_for_test()
-    });
+    let small = message(Properties::default());
+    let big = Rc::new(Message::new(
+        small.topic.clone(),
+        vec![7; 200_000],
+        small.qos,
+        small.retain,
+        small.properties.clone(),
+        small.expires_at,
+    ));
     let bp = outgoing(big);
     for v in VERSIONS {
         let b = enc_pub(&bp, v);
         assert!(matches!(decode(&b, Some(v), 0), Ok(Some((_, n))) if n == b.len()));
-    }
-}
-
-impl Message {
-    fn clone_for_test(&self) -> Message {
-        Message {
-            topic: self.topic.clone(),
-            payload: self.payload.clone(),
-            qos: self.qos,
-            retain: self.retain,
-            properties: self.properties.clone(),
-            expires_at: self.expires_at,
-        }
     }
 }
 

@@ -312,8 +312,8 @@ pub const DIRECTIVES: &[Directive] = &[
         "memory_limit",
         Global,
         Int,
-        Warn("heap limits are not enforced"),
-        "",
+        Implemented,
+        "counts messages and socket buffers, not every allocation; read at start",
     ),
     d(
         "sys_interval",

@@ -410,6 +410,7 @@ impl EventLoop {
             dropping: false,
             serial: self.next_serial,
             bridge: Some(BridgeIndex::new(i)),
+            accounted: 0,
         };
         self.next_serial += 1;
         if let Err(e) = self.poll.registry().register(
@@ -770,14 +771,14 @@ pub(super) fn outbound(
                 && let Ok(topic) = TopicName::new(topic)
             {
                 let m = &p.message;
-                p.message = Rc::new(Message {
+                p.message = Rc::new(Message::new(
                     topic,
-                    payload: m.payload.clone(),
-                    qos: m.qos,
-                    retain: m.retain,
-                    properties: m.properties.clone(),
-                    expires_at: m.expires_at,
-                });
+                    m.payload.clone(),
+                    m.qos,
+                    m.retain,
+                    m.properties.clone(),
+                    m.expires_at,
+                ));
                 p.topic_skip = 0;
             }
             if !config.outgoing_retain || !b.remote_retain {

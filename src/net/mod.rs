@@ -90,6 +90,8 @@ struct Connection {
     dropping: bool,
     /// An outgoing bridge socket: the index of its bridge.
     bridge: Option<bridge::BridgeIndex>,
+    /// Its buffers' bytes as last added to `EventLoop::io_buffered`.
+    accounted: u32,
 }
 
 /// A connection's byte buffers. An idle connection has nothing in them, and
@@ -163,6 +165,25 @@ impl Connection {
         }) {
             self.buffers = None;
         }
+    }
+
+    /// What its buffers hold, for `memory_limit`: the input and output
+    /// buffers' capacity, and the staged bytes.
+    fn buffered(&self) -> usize {
+        let staged = self.layered.as_ref().map_or(0, |l| l.staged.capacity());
+        let own = self
+            .buffers
+            .as_ref()
+            .map_or(0, |b| b.pending.capacity() + b.out.capacity());
+        own + staged
+    }
+
+    /// Brings its share of `total` up to date: a few loads and stores,
+    /// done wherever its buffers change.
+    fn reaccount(&mut self, total: &mut u64) {
+        let now = u32::try_from(self.buffered()).unwrap_or(u32::MAX);
+        *total = total.saturating_sub(u64::from(self.accounted)) + u64::from(now);
+        self.accounted = now;
     }
 
     /// Bytes produced for this connection and not yet written.
@@ -311,6 +332,9 @@ pub struct EventLoop {
     deferred: std::collections::VecDeque<(ConnId, u64, Packet)>,
     next_serial: u64,
     bridges: Vec<bridge::BridgeRun>,
+    /// The sum of every connection's `accounted` bytes: what the core is
+    /// told its buffers hold (`Broker::set_io_buffered`).
+    io_buffered: u64,
     /// Set while accept() fails for want of file descriptors. epoll reports
     /// a listener once per new connection, and a full accept queue admits
     /// none, so without retrying the listener would stay deaf for good.
@@ -382,6 +406,7 @@ impl EventLoop {
             deferred: std::collections::VecDeque::new(),
             next_serial: 0,
             bridges: Vec::new(),
+            io_buffered: 0,
         })
     }
 
@@ -604,6 +629,7 @@ impl EventLoop {
                 dropping: false,
                 serial: self.next_serial,
                 bridge: None,
+                accounted: 0,
             };
             self.next_serial += 1;
             if let Err(e) =
@@ -655,7 +681,11 @@ impl EventLoop {
             // Decode from the scratch buffer directly unless a partial packet
             // is waiting or layers transform the bytes; keep only the
             // incomplete tail.
+            // (Still counted while decoded: a large PUBLISH exists twice
+            // while it is handled, as the packet read and as the message
+            // made of it, as in mosquitto.)
             let mut input = conn.take_pending();
+            let carried_over = !input.is_empty();
             let mut from_scratch = input.is_empty();
             let mut layer_error = None;
             if conn.layered.is_some() {
@@ -745,10 +775,24 @@ impl EventLoop {
                     input.drain(..consumed);
                     input
                 };
+                // `memory_limit`: a packet begun in this read must fit, or
+                // its sender goes now, before the rest of it is buffered
+                // (mosquitto allocates the packet from its fixed header).
+                if (consumed > 0 || !carried_over)
+                    && let Some(size) = codec::packet_size(&tail)
+                    && !self
+                        .broker
+                        .packet_arriving(id, size, now, &mut self.actions)
+                {
+                    // The core said close: `apply_actions` does.
+                    self.apply_actions();
+                    return;
+                }
                 conn.set_pending(tail);
             } else {
                 conn.release_idle_buffers();
             }
+            conn.reaccount(&mut self.io_buffered);
             if let Some(i) = conn.bridge {
                 for packet in to_bridge {
                     if !self.conns.contains(id) {
@@ -870,6 +914,8 @@ impl EventLoop {
 
     fn remove(&mut self, id: ConnId) {
         if let Some(mut conn) = self.conns.try_remove(id) {
+            self.io_buffered = self.io_buffered.saturating_sub(u64::from(conn.accounted));
+            self.broker.set_io_buffered(self.io_buffered);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             if let Some(count) = self.per_listener.get_mut(conn.listener_index as usize) {
                 *count = count.saturating_sub(1);
@@ -943,6 +989,7 @@ impl EventLoop {
                     }
                     self.broker.stats.bytes_sent += (target.len() - before) as u64;
                     conn.packet_encoded();
+                    conn.reaccount(&mut self.io_buffered);
                 }
                 Action::Close(id) => {
                     if let Some(conn) = self.conns.get_mut(id) {
@@ -951,11 +998,13 @@ impl EventLoop {
                             conn.close_layers();
                         }
                         conn.closing = true;
+                        conn.reaccount(&mut self.io_buffered);
                         self.dirty.push(id);
                     }
                 }
             }
         }
+        self.broker.set_io_buffered(self.io_buffered);
     }
 
     /// One write per connection with output, then close those that asked.
@@ -999,6 +1048,8 @@ impl EventLoop {
             return;
         };
         let result = flush(conn);
+        conn.reaccount(&mut self.io_buffered);
+        self.broker.set_io_buffered(self.io_buffered);
         match result {
             Ok(true) if conn.closing => self.remove(id),
             Ok(done) => {
