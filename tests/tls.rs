@@ -492,8 +492,10 @@ fn an_encrypted_keyfile_asks_for_its_pass_phrase_as_mosquitto_does() {
         );
         assert!(shown.contains(" running"), "{program}: {shown}");
         // Without one the key cannot be read: exit 1, OpenSSL's reasons.
-        let out = std::process::Command::new(program)
-            .args(["-c", conf.to_str().unwrap()])
+        // setsid: no controlling terminal, even when the tests have one
+        // (OpenSSL would prompt on /dev/tty and wait).
+        let out = std::process::Command::new("setsid")
+            .args([program, "-c", conf.to_str().unwrap()])
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
