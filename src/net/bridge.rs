@@ -702,8 +702,9 @@ impl EventLoop {
         };
         match error {
             LayerError::Tls(lines) => {
-                for (i, line) in lines.lines().enumerate() {
-                    log::error!("OpenSSL Error[{i}]: {line}");
+                let entries: Vec<&str> = lines.lines().collect();
+                for line in super::tls::openssl_error_lines(&entries) {
+                    log::error!("{line}");
                 }
                 log::error!(
                     "Bridge {} ({}): the TLS connection failed.",

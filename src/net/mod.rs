@@ -824,8 +824,9 @@ impl EventLoop {
             (e, Some(i)) => self.bridge_layer_failed(i, e),
             // mosquitto's net__print_ssl_error: OpenSSL's queue, at error level.
             (LayerError::Tls(lines), None) => {
-                for (i, line) in lines.lines().enumerate() {
-                    log::error!("OpenSSL Error[{i}]: {line}");
+                let entries: Vec<&str> = lines.lines().collect();
+                for line in tls::openssl_error_lines(&entries) {
+                    log::error!("{line}");
                 }
             }
             (e, None) => crate::notice!("Client connection from {} closed: {e}.", self.peer_of(id)),

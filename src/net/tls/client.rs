@@ -59,12 +59,7 @@ impl BridgeTlsError {
     /// mosquitto's line, culex's detail, then OpenSSL's lines.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![self.mosquitto.clone(), self.detail.clone()];
-        lines.extend(
-            self.openssl
-                .iter()
-                .enumerate()
-                .map(|(i, e)| format!("OpenSSL Error[{i}]: {e}")),
-        );
+        lines.extend(super::error::numbered(&self.openssl));
         lines
     }
 }

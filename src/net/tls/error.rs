@@ -46,12 +46,7 @@ impl TlsConfigError {
     /// The log lines: mosquitto's message, then `OpenSSL Error[n]: ...`.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![self.message.clone()];
-        lines.extend(
-            self.openssl
-                .iter()
-                .enumerate()
-                .map(|(i, e)| format!("OpenSSL Error[{i}]: {e}")),
-        );
+        lines.extend(numbered(&self.openssl));
         lines
     }
 }
@@ -63,6 +58,14 @@ impl fmt::Display for TlsConfigError {
 }
 
 impl std::error::Error for TlsConfigError {}
+
+/// OpenSSL's entries as mosquitto logs them: `OpenSSL Error[n]: ...`.
+pub fn numbered<S: AsRef<str>>(entries: &[S]) -> impl Iterator<Item = String> + '_ {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("OpenSSL Error[{i}]: {}", e.as_ref()))
+}
 
 /// Each entry of an OpenSSL error stack as `ERR_error_string` formats it in
 /// OpenSSL 3: `error:<code>:<library>::<reason>` (the function field is

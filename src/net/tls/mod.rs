@@ -29,7 +29,7 @@ pub use client::{
     BridgeTlsContext, BridgeTlsError, OS_CA_BUNDLES, bridge_client_context,
     certificate_matches_host,
 };
-pub use error::TlsConfigError;
+pub use error::{TlsConfigError, numbered as openssl_error_lines};
 pub use layer::TlsLayer;
 pub use server::{ServerContext, server_context, tls_configured};
 
